@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* The shared test harness: assertions that print both operands, and helpers for the real broker. */
+#ifndef TALLY_TEST_HARNESS_H
+#define TALLY_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TH_SKIP 77
+
+#define TH_FAIL(...)                                                             \
+    do {                                                                         \
+        fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                    \
+        fprintf(stderr, __VA_ARGS__);                                            \
+        fputc('\n', stderr);                                                     \
+        exit(1);                                                                 \
+    } while (0)
+
+#define ASSERT(c)                                                                \
+    do { if (!(c)) TH_FAIL("assertion failed: %s", #c); } while (0)
+
+#define ASSERT_INT_OP(a, op, b)                                                  \
+    do {                                                                         \
+        long long a_ = (long long)(a), b_ = (long long)(b);                      \
+        if (!(a_ op b_)) TH_FAIL("%s %s %s: %lld vs %lld", #a, #op, #b, a_, b_); \
+    } while (0)
+#define ASSERT_EQ(a, b) ASSERT_INT_OP(a, ==, b)
+#define ASSERT_NE(a, b) ASSERT_INT_OP(a, !=, b)
+#define ASSERT_GT(a, b) ASSERT_INT_OP(a, >, b)
+#define ASSERT_GE(a, b) ASSERT_INT_OP(a, >=, b)
+#define ASSERT_LT(a, b) ASSERT_INT_OP(a, <, b)
+
+#define ASSERT_STR_EQ(a, b)                                                      \
+    do {                                                                         \
+        const char *a_ = (a), *b_ = (b);                                         \
+        if (strcmp(a_, b_) != 0) TH_FAIL("%s == %s: \"%s\" vs \"%s\"", #a, #b, a_, b_); \
+    } while (0)
+
+#define ASSERT_MEM_EQ(a, alen, b, blen)                                          \
+    do {                                                                         \
+        size_t al_ = (alen), bl_ = (blen);                                       \
+        if (al_ != bl_ || memcmp((a), (b), al_) != 0)                            \
+            TH_FAIL("%s == %s: \"%.*s\" (%zu) vs \"%.*s\" (%zu)", #a, #b, (int)al_, \
+                    (const char *)(a), al_, (int)bl_, (const char *)(b), bl_);   \
+    } while (0)
+
+/* The broker from $TALLY_BOOTSTRAP. Without one the test exits 77 (skip), unless
+ * $TALLY_REQUIRE_BROKER=1 (scripts/test, CI), where a missing broker is a failure. */
+const char *th_bootstrap(void);
+
+/* A name unique to this run: "<prefix>-<pid>-<time>-<n>". Returns a static-lifetime string. */
+const char *th_unique(const char *prefix);
+
+/* Creates a topic and waits until its partitions have leaders. */
+void th_create_topic(const char *topic, int partitions);
+/* Grows a topic to `total` partitions. */
+void th_add_partitions(const char *topic, int total);
+
+/* A plain idempotent producer; th_produce() copies the payload; partition -1 = by key/random. */
+rd_kafka_t *th_producer(void);
+void th_produce(rd_kafka_t *p, const char *topic, int32_t partition, const void *key, size_t klen,
+                const void *val, size_t vlen);
+void th_flush_destroy(rd_kafka_t *p);
+
+/* Reads every record of a topic from the beginning up to its high watermark, calling cb per record.
+ * read_committed: 1 or 0. Returns the number of records read. */
+typedef void (*th_record_cb)(const rd_kafka_message_t *m, void *opaque);
+long th_consume_all(const char *topic, int read_committed, th_record_cb cb, void *opaque);
+
+/* Runs a command (sh -c), returns its exit status (or 128+signal). */
+int th_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+double th_now(void);
+
+#endif
