@@ -201,3 +201,367 @@ int th_system(const char *fmt, ...) {
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     return 128 + WTERMSIG(st);
 }
+
+/* ---- counts ---- */
+
+typedef struct {
+    char *word;
+    size_t len;
+    long long count;
+    unsigned long long hash;
+} th_entry_t;
+
+struct th_counts_s {
+    th_entry_t *slots;
+    size_t cap, n;
+};
+
+static unsigned long long fnv(const void *p, size_t n) {
+    const unsigned char *s = p;
+    unsigned long long h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+th_counts_t *th_counts_new(void) {
+    th_counts_t *c = calloc(1, sizeof(*c));
+    ASSERT(c);
+    c->cap = 1024;
+    c->slots = calloc(c->cap, sizeof(th_entry_t));
+    ASSERT(c->slots);
+    return c;
+}
+
+void th_counts_destroy(th_counts_t *c) {
+    for (size_t i = 0; i < c->cap; i++) free(c->slots[i].word);
+    free(c->slots);
+    free(c);
+}
+
+static th_entry_t *counts_slot(th_counts_t *c, const void *w, size_t len, unsigned long long h) {
+    size_t i = (size_t)h & (c->cap - 1);
+    while (c->slots[i].word && !(c->slots[i].hash == h && c->slots[i].len == len && memcmp(c->slots[i].word, w, len) == 0))
+        i = (i + 1) & (c->cap - 1);
+    return &c->slots[i];
+}
+
+long long th_counts_add(th_counts_t *c, const void *word, size_t len, long long delta) {
+    if ((c->n + 1) * 2 > c->cap) {
+        th_entry_t *old = c->slots;
+        size_t oc = c->cap;
+        c->cap *= 2;
+        c->slots = calloc(c->cap, sizeof(th_entry_t));
+        ASSERT(c->slots);
+        for (size_t i = 0; i < oc; i++)
+            if (old[i].word) *counts_slot(c, old[i].word, old[i].len, old[i].hash) = old[i];
+        free(old);
+    }
+    unsigned long long h = fnv(word, len);
+    th_entry_t *e = counts_slot(c, word, len, h);
+    if (!e->word) {
+        e->word = malloc(len ? len : 1);
+        ASSERT(e->word);
+        memcpy(e->word, word, len);
+        e->len = len;
+        e->hash = h;
+        c->n++;
+    }
+    e->count += delta;
+    return e->count;
+}
+
+long long th_counts_get(th_counts_t *c, const void *word, size_t len) {
+    th_entry_t *e = counts_slot(c, word, len, fnv(word, len));
+    return e->word ? e->count : 0;
+}
+
+size_t th_counts_size(th_counts_t *c) { return c->n; }
+
+void th_counts_foreach(th_counts_t *c, th_counts_cb cb, void *opaque) {
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slots[i].word) cb(c->slots[i].word, c->slots[i].len, c->slots[i].count, opaque);
+}
+
+static int is_space(unsigned char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+void th_counts_add_line(th_counts_t *c, const void *line, size_t len) {
+    const unsigned char *s = line;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && is_space(s[i])) i++;
+        size_t start = i;
+        while (i < len && !is_space(s[i])) i++;
+        if (i > start) th_counts_add(c, s + start, i - start, 1);
+    }
+}
+
+/* ---- output checking ---- */
+
+/* Length of a valid UTF-8 sequence at s, 0 if invalid (independent of src/json.c). */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    if (!need || need > n || c > 0xF4 || c == 0xC0 || c == 0xC1) return 0;
+    unsigned long cp = c & (0xFFu >> (need + 1));
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const unsigned long minv[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < minv[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return need;
+}
+
+static int utf8_valid(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_valid_len(s + i, n - i);
+        if (!l) return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* Parses a JSON string at *p (after the opening quote) into out; returns its length or -1. */
+static long json_string(const char **p, const char *end, char *out) {
+    const char *s = *p;
+    long n = 0;
+    while (s < end && *s != '"') {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20) return -1;
+        if (ch != '\\') { out[n++] = (char)ch; s++; continue; }
+        if (++s >= end) return -1;
+        switch (*s) {
+        case '"': out[n++] = '"'; break;
+        case '\\': out[n++] = '\\'; break;
+        case '/': out[n++] = '/'; break;
+        case 'b': out[n++] = '\b'; break;
+        case 'f': out[n++] = '\f'; break;
+        case 'n': out[n++] = '\n'; break;
+        case 'r': out[n++] = '\r'; break;
+        case 't': out[n++] = '\t'; break;
+        case 'u': {
+            if (end - s < 5) return -1;
+            unsigned v = 0;
+            for (int k = 1; k <= 4; k++) {
+                char h = s[k];
+                v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                        : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
+                if (v > 0xFFFF) return -1;
+            }
+            if (v >= 0x80) return -1; /* the engine escapes only control bytes */
+            out[n++] = (char)v;
+            s += 4;
+            break;
+        }
+        default: return -1;
+        }
+        s++;
+    }
+    if (s >= end) return -1;
+    *p = s + 1;
+    return n;
+}
+
+typedef struct {
+    th_counts_t *last;
+    th_counts_t *truth;
+    int strict;
+    th_output_stats_t st;
+    const char *topic;
+} out_ctx_t;
+
+static void check_record(const rd_kafka_message_t *m, void *opaque) {
+    out_ctx_t *c = opaque;
+    c->st.records++;
+    const char *v = m->payload, *end = v + m->len;
+    if (!m->key || !m->payload) TH_FAIL("output record at %s[%d]@%lld has no key or value", c->topic, (int)m->partition, (long long)m->offset);
+    if (!utf8_valid((const unsigned char *)v, m->len))
+        TH_FAIL("output value at offset %lld is not valid UTF-8", (long long)m->offset);
+    static const char head[] = "{\"word\":\"";
+    if (m->len < sizeof(head) || memcmp(v, head, sizeof(head) - 1) != 0)
+        TH_FAIL("output value is not {\"word\":...: %.*s", (int)m->len, v);
+    const char *p = v + sizeof(head) - 1;
+    char *word = malloc(m->len + 1);
+    ASSERT(word);
+    long wl = json_string(&p, end, word);
+    if (wl < 0) TH_FAIL("bad JSON string in %.*s", (int)m->len, v);
+    static const char mid[] = ",\"count\":";
+    if ((size_t)(end - p) < sizeof(mid) || memcmp(p, mid, sizeof(mid) - 1) != 0) TH_FAIL("bad JSON: %.*s", (int)m->len, v);
+    p += sizeof(mid) - 1;
+    char *num_end = NULL;
+    long long count = strtoll(p, &num_end, 10);
+    if (num_end == p || num_end + 1 != end || *num_end != '}') TH_FAIL("bad JSON count: %.*s", (int)m->len, v);
+    /* The value's word is the key's bytes where those are valid UTF-8. */
+    if (utf8_valid(m->key, m->key_len) && ((size_t)wl != m->key_len || memcmp(word, m->key, m->key_len) != 0))
+        TH_FAIL("value word \"%.*s\" differs from key \"%.*s\"", (int)wl, word, (int)m->key_len, (const char *)m->key);
+    free(word);
+    if (count <= 0) TH_FAIL("count %lld <= 0 for \"%.*s\"", count, (int)m->key_len, (const char *)m->key);
+    long long prev = th_counts_get(c->last, m->key, m->key_len);
+    if (count < prev)
+        TH_FAIL("count of \"%.*s\" went down: %lld after %lld (offset %lld)", (int)m->key_len, (const char *)m->key,
+                count, prev, (long long)m->offset);
+    if (count == prev) {
+        c->st.duplicates++;
+        if (c->strict)
+            TH_FAIL("count of \"%.*s\" repeated: %lld twice (offset %lld)", (int)m->key_len, (const char *)m->key,
+                    count, (long long)m->offset);
+    }
+    th_counts_add(c->last, m->key, m->key_len, count - prev);
+}
+
+static void check_final(const void *word, size_t len, long long count, void *opaque) {
+    out_ctx_t *c = opaque;
+    long long got = th_counts_get(c->last, word, len);
+    if (got != count) TH_FAIL("final count of \"%.*s\": output says %lld, truth is %lld", (int)len, (const char *)word, got, count);
+    c->st.words++;
+}
+
+static void check_extra(const void *word, size_t len, long long count, void *opaque) {
+    out_ctx_t *c = opaque;
+    if (th_counts_get(c->truth, word, len) == 0)
+        TH_FAIL("output has \"%.*s\" (count %lld), which is not in the input", (int)len, (const char *)word, count);
+}
+
+th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int strict) {
+    out_ctx_t c = {.last = th_counts_new(), .truth = truth, .strict = strict, .topic = topic};
+    th_consume_all(topic, 1, check_record, &c);
+    th_counts_foreach(truth, check_final, &c);
+    th_counts_foreach(c.last, check_extra, &c);
+    th_counts_destroy(c.last);
+    fprintf(stderr, "output %s: %ld records, %ld words exact, %ld repeated counts\n", topic, c.st.records, c.st.words,
+            c.st.duplicates);
+    return c.st;
+}
+
+/* ---- the engine as a subprocess ---- */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+const char *th_tally_bin(void) {
+    const char *b = getenv("TALLY_BIN");
+    if (!b || !*b) TH_FAIL("TALLY_BIN is not set (meson sets it)");
+    return b;
+}
+
+void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const char *output, const char *extra) {
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/tally-test-XXXXXX");
+    if (!mkdtemp(e->dir)) TH_FAIL("mkdtemp");
+    snprintf(e->conf, sizeof(e->conf), "%s/job.properties", e->dir);
+    snprintf(e->log, sizeof(e->log), "%s/engine.log", e->dir);
+    snprintf(e->out, sizeof(e->out), "%s/engine.out", e->dir);
+    FILE *f = fopen(e->conf, "w");
+    ASSERT(f);
+    fprintf(f, "bootstrap.servers=%s\napplication.id=%s\ninput.topic=%s\n%s%s%sstate.dir=%s/state\n"
+               "trigger.interval.ms=200\n%s\n",
+            th_bootstrap(), app_id, input, output ? "output.topic=" : "", output ? output : "", output ? "\n" : "",
+            e->dir, extra ? extra : "");
+    fclose(f);
+    e->pid = -1;
+}
+
+void th_engine_start(th_engine_t *e) {
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        int fd = open(e->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fo = open(e->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd < 0 || fo < 0) _exit(126);
+        dup2(fd, 2);
+        dup2(fo, 1);
+        execl(th_tally_bin(), "tally", "--config", e->conf, (char *)NULL);
+        _exit(127);
+    }
+    e->pid = pid;
+}
+
+static int decode_status(int st) {
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+int th_engine_wait(th_engine_t *e, double timeout_s) {
+    double deadline = th_now() + timeout_s;
+    while (th_now() < deadline) {
+        int st;
+        pid_t r = waitpid(e->pid, &st, WNOHANG);
+        if (r == e->pid) {
+            e->pid = -1;
+            return decode_status(st);
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
+int th_engine_alive(th_engine_t *e) {
+    if (e->pid <= 0) return 0;
+    int st;
+    pid_t r = waitpid(e->pid, &st, WNOHANG);
+    if (r == e->pid) {
+        e->pid = -1;
+        return 0;
+    }
+    return 1;
+}
+
+int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s) {
+    if (e->pid <= 0) TH_FAIL("engine is not running");
+    kill(e->pid, sig);
+    int st = th_engine_wait(e, timeout_s);
+    if (st < 0) {
+        th_engine_dump_log(e, 40);
+        kill(e->pid, SIGKILL);
+        th_engine_wait(e, 10);
+        TH_FAIL("engine did not exit within %.0f s of signal %d", timeout_s, sig);
+    }
+    return st;
+}
+
+void th_engine_dump_log(th_engine_t *e, int lines) {
+    th_system("tail -n %d %s >&2", lines, e->log);
+}
+
+void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e) {
+    char err[512];
+    rd_kafka_conf_t *c = base_conf();
+    conf_set(c, "group.id", group);
+    conf_set(c, "isolation.level", "read_committed");
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk) TH_FAIL("consumer: %s", err);
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, t, &md, 10000)) TH_FAIL("metadata for %s", topic);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    double deadline = th_now() + timeout_s;
+    for (;;) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+        for (int i = 0; i < parts; i++) rd_kafka_topic_partition_list_add(l, topic, i);
+        rd_kafka_resp_err_t er = rd_kafka_committed(rk, l, 10000);
+        int done = !er;
+        for (int i = 0; done && i < parts; i++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000)) { done = 0; break; }
+            if (l->elems[i].offset < hi) done = 0;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        if (done) break;
+        if (e && e->pid > 0 && !th_engine_alive(e)) {
+            th_engine_dump_log(e, 40);
+            TH_FAIL("engine exited before committing all of %s", topic);
+        }
+        if (th_now() > deadline) {
+            if (e) th_engine_dump_log(e, 40);
+            TH_FAIL("group %s did not commit all of %s within %.0f s", group, topic, timeout_s);
+        }
+        usleep(100000);
+    }
+    rd_kafka_destroy(rk);
+}

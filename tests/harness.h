@@ -76,3 +76,55 @@ int th_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double th_now(void);
 
 #endif
+
+/* ---- word counts: the truth a test computes itself, and what the output says ---- */
+
+typedef struct th_counts_s th_counts_t;
+th_counts_t *th_counts_new(void);
+void th_counts_destroy(th_counts_t *c);
+/* Adds delta to the word; returns the new count. */
+long long th_counts_add(th_counts_t *c, const void *word, size_t len, long long delta);
+long long th_counts_get(th_counts_t *c, const void *word, size_t len);
+size_t th_counts_size(th_counts_t *c);
+/* Splits a line the way the engine must (independently written): runs of non-whitespace bytes. */
+void th_counts_add_line(th_counts_t *c, const void *line, size_t len);
+typedef void (*th_counts_cb)(const void *word, size_t len, long long count, void *opaque);
+void th_counts_foreach(th_counts_t *c, th_counts_cb cb, void *opaque);
+
+/* Reads the whole output topic (read_committed) and checks it against the truth:
+ * every value is valid JSON {"word":...,"count":N} in valid UTF-8 whose word matches the key;
+ * per word counts never go down, and (strict) never repeat; the last count equals the truth and no
+ * word outside the truth appears. Returns the number of repeated counts (duplicates). */
+typedef struct {
+    long records, duplicates, words;
+} th_output_stats_t;
+th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int strict);
+
+/* ---- the engine as a subprocess ---- */
+
+typedef struct {
+    int pid;
+    char dir[256];        /* a fresh temporary directory: config, state, log */
+    char conf[300];
+    char log[300];
+    char out[300];        /* the engine's stdout (console sink) */
+    int restarts;
+} th_engine_t;
+
+/* Writes a config for the job into a new temporary directory; `extra` is appended verbatim. */
+void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const char *output, const char *extra);
+void th_engine_start(th_engine_t *e);
+/* Sends sig and waits up to timeout_s for the exit; returns the exit status (128+n for a signal). */
+int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s);
+/* Waits for the engine to exit by itself; returns its status, or -1 after timeout_s. */
+int th_engine_wait(th_engine_t *e, double timeout_s);
+/* True while the engine process runs. */
+int th_engine_alive(th_engine_t *e);
+/* Prints the tail of the engine's log to stderr (on failure). */
+void th_engine_dump_log(th_engine_t *e, int lines);
+
+/* Waits until the group's committed offsets on every partition of topic reach the high watermark. */
+void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e);
+
+/* The tally binary under test ($TALLY_BIN). */
+const char *th_tally_bin(void);

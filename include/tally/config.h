@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine's configuration: one table (src/config.c) that parses Java-properties files and
+ * `--set key=value` overrides, validates, prints --help-config and the effective configuration. */
+#ifndef TALLY_CONFIG_H
+#define TALLY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { TALLY_SINK_KAFKA = 0, TALLY_SINK_CONSOLE } tally_sink_t;
+typedef enum { TALLY_EXACTLY_ONCE = 0, TALLY_AT_LEAST_ONCE } tally_guarantee_t;
+typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE } tally_output_mode_t;
+typedef enum { TALLY_START_EARLIEST = 0, TALLY_START_LATEST } tally_start_t;
+
+typedef struct tally_kv_s {
+    char *key;   /* without the "kafka." prefix, e.g. "security.protocol" */
+    char *value;
+} tally_kv_t;
+
+typedef struct tally_config_s {
+    char *bootstrap_servers;      /* required */
+    char *application_id;         /* required: consumer group; transactional.id derives from it */
+    char **input_topics;          /* required: "input.topic", a comma list */
+    int input_topic_cnt;
+    char *output_topic;           /* required when sink=kafka */
+    tally_sink_t sink;
+    char *state_dir;              /* default "./state/<application.id>" */
+    int workers;                  /* default: online cores */
+    int trigger_interval_ms;
+    tally_guarantee_t guarantee;  /* "processing.guarantee" */
+    tally_output_mode_t output_mode;
+    tally_start_t starting_offsets;
+    bool fail_on_data_loss;
+    int max_word_bytes;
+    bool state_rebuild;           /* "state.rebuild": replay input from the beginning into an empty state.dir */
+    int log_level;                /* tally_log_level_t */
+    int transaction_timeout_ms;
+    int metadata_refresh_ms;      /* "metadata.refresh.interval.ms": how soon new input partitions are seen */
+    char *http_listen;            /* "http.listen" host:port, NULL = off */
+    char *progress_topic;         /* NULL = off */
+    tally_kv_t *kafka;            /* "kafka.*" pass-through, in file order */
+    int kafka_cnt;
+} tally_config_t;
+
+/* Sets every key to its default (parsed from the table's default string). */
+void tally_config_init(tally_config_t *conf);
+void tally_config_term(tally_config_t *conf);
+
+/* Reads a properties file. On error returns a negative tally_err_t and writes into errstr a message
+ * naming the file, the line, the key, the value and what is allowed (with a "did you mean" for typos). */
+int tally_config_load_file(tally_config_t *conf, const char *path, char *errstr, size_t errstr_size);
+/* Parses a properties text (the file's content); `origin` names it in messages. */
+int tally_config_load_string(tally_config_t *conf, const char *text, const char *origin,
+                             char *errstr, size_t errstr_size);
+/* One "key=value" from the command line (--set); same checks and messages as a file line. */
+int tally_config_set(tally_config_t *conf, const char *key_eq_value, char *errstr, size_t errstr_size);
+/* Checks what spans keys: required keys present, output.topic for the kafka sink, ... */
+int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errstr_size);
+
+/* Every key with type, default, allowed values and description (--help-config). */
+void tally_config_print_help(FILE *out);
+/* The effective configuration as a properties file; secrets (password, secret, key material) masked. */
+void tally_config_print(const tally_config_t *conf, FILE *out);
+/* The configuration reference in Markdown, generated from the same table (docs/configuration.md). */
+void tally_config_print_markdown(FILE *out);
+
+/* True for keys whose value must never be printed or logged. */
+bool tally_config_is_secret(const char *key);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* The state store (RocksDB in state.dir): per word its committed count, per input partition the
+ * offset below which every record is counted, and the last committed epoch. Written only after the
+ * Kafka transaction of an epoch committed, in one atomic batch, so it never runs ahead of Kafka. */
+#ifndef TALLY_STATE_H
+#define TALLY_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tally_state_s tally_state_t;
+typedef struct tally_state_batch_s tally_state_batch_t;
+
+/* Opens (creating) the store. *locked is set when another process holds the directory. */
+int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size);
+void tally_state_close(tally_state_t *st);
+
+/* True when no epoch was ever stored: a new or emptied state.dir. */
+bool tally_state_is_fresh(tally_state_t *st);
+uint64_t tally_state_epoch(tally_state_t *st);
+
+/* Thread-safe. *count = 0 for a word never stored. */
+int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count);
+/* Returns 1 and sets *offset when stored, 0 when not, negative on error. */
+int tally_state_get_offset(tally_state_t *st, const char *topic, int32_t partition, int64_t *offset);
+
+/* Calls fn for every stored word (complete mode loads the whole state). */
+int tally_state_foreach_count(tally_state_t *st,
+                              void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
+                              void *opaque);
+
+tally_state_batch_t *tally_state_batch_new(void);
+void tally_state_batch_destroy(tally_state_batch_t *b);
+void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count);
+void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int32_t partition, int64_t offset);
+void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch);
+size_t tally_state_batch_count(tally_state_batch_t *b);
+/* Writes the batch atomically (WAL on; a process crash loses nothing written). */
+int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* RocksDB-backed state. Keys: 'c'+word -> count, 'o'+topic+'\0'+be32(partition) -> offset,
+ * "m.epoch" -> epoch; numbers as 8 little-endian bytes. */
+#include "tally/state.h"
+
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tally/err.h"
+
+struct tally_state_s {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_filterpolicy_t *bloom; /* owned by table options once set */
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+};
+
+struct tally_state_batch_s {
+    rocksdb_writebatch_t *wb;
+};
+
+static const char epoch_key[] = "m.epoch";
+
+static void put_i64(char out[8], int64_t v) {
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++) out[i] = (char)(u >> (8 * i));
+}
+
+static int64_t get_i64(const char *p) {
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++) u |= (uint64_t)(uint8_t)p[i] << (8 * i);
+    return (int64_t)u;
+}
+
+int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size) {
+    *locked = false;
+    tally_state_t *st = calloc(1, sizeof(*st));
+    if (!st) return TALLY_ENOMEM;
+    st->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(st->opts, 1);
+    /* Bloom filters make the Get for a word never seen cheap; a bounded block cache bounds memory. */
+    st->table = rocksdb_block_based_options_create();
+    st->bloom = rocksdb_filterpolicy_create_bloom(10);
+    rocksdb_block_based_options_set_filter_policy(st->table, st->bloom);
+    st->cache = rocksdb_cache_create_lru(32u << 20);
+    rocksdb_block_based_options_set_block_cache(st->table, st->cache);
+    rocksdb_options_set_block_based_table_factory(st->opts, st->table);
+    rocksdb_options_set_write_buffer_size(st->opts, 32u << 20);
+    rocksdb_options_set_max_open_files(st->opts, 256);
+    rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
+    st->ropts = rocksdb_readoptions_create();
+    st->wopts = rocksdb_writeoptions_create();
+
+    char *err = NULL;
+    st->db = rocksdb_open(st->opts, dir, &err);
+    if (!st->db) {
+        snprintf(errstr, errstr_size, "cannot open state.dir %s: %s", dir, err ? err : "unknown error");
+        if (err && (strstr(err, "lock") || strstr(err, "LOCK"))) *locked = true;
+        free(err);
+        tally_state_close(st);
+        return TALLY_ESTATE;
+    }
+    *out = st;
+    return 0;
+}
+
+void tally_state_close(tally_state_t *st) {
+    if (!st) return;
+    if (st->db) rocksdb_close(st->db);
+    if (st->ropts) rocksdb_readoptions_destroy(st->ropts);
+    if (st->wopts) rocksdb_writeoptions_destroy(st->wopts);
+    if (st->opts) rocksdb_options_destroy(st->opts);
+    if (st->table) rocksdb_block_based_options_destroy(st->table);
+    if (st->cache) rocksdb_cache_destroy(st->cache);
+    free(st);
+}
+
+/* Returns 1 found, 0 absent, negative error. */
+static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) {
+    char *err = NULL;
+    size_t vlen = 0;
+    char *val = rocksdb_get(st->db, st->ropts, key, klen, &vlen, &err);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    if (!val) return 0;
+    int found = vlen == 8;
+    if (found) *v = get_i64(val);
+    rocksdb_free(val);
+    return found ? 1 : TALLY_ESTATE;
+}
+
+bool tally_state_is_fresh(tally_state_t *st) {
+    int64_t e;
+    return get_num(st, epoch_key, sizeof(epoch_key) - 1, &e) != 1;
+}
+
+uint64_t tally_state_epoch(tally_state_t *st) {
+    int64_t e = 0;
+    return get_num(st, epoch_key, sizeof(epoch_key) - 1, &e) == 1 ? (uint64_t)e : 0;
+}
+
+int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count) {
+    char stackkey[256];
+    char *key = len + 1 <= sizeof(stackkey) ? stackkey : malloc(len + 1);
+    if (!key) return TALLY_ENOMEM;
+    key[0] = 'c';
+    memcpy(key + 1, word, len);
+    *count = 0;
+    int r = get_num(st, key, len + 1, count);
+    if (key != stackkey) free(key);
+    return r < 0 ? r : 0;
+}
+
+static size_t offset_key(char *key, size_t cap, const char *topic, int32_t partition) {
+    size_t tl = strlen(topic);
+    if (tl + 6 > cap) return 0;
+    key[0] = 'o';
+    memcpy(key + 1, topic, tl);
+    key[1 + tl] = '\0';
+    uint32_t p = (uint32_t)partition;
+    key[2 + tl] = (char)(p >> 24);
+    key[3 + tl] = (char)(p >> 16);
+    key[4 + tl] = (char)(p >> 8);
+    key[5 + tl] = (char)p;
+    return tl + 6;
+}
+
+int tally_state_get_offset(tally_state_t *st, const char *topic, int32_t partition, int64_t *offset) {
+    char key[300];
+    size_t kl = offset_key(key, sizeof(key), topic, partition);
+    if (!kl) return TALLY_EINVAL;
+    return get_num(st, key, kl, offset);
+}
+
+int tally_state_foreach_count(tally_state_t *st,
+                              void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
+                              void *opaque) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
+    for (rocksdb_iter_seek(it, "c", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (kl < 1 || k[0] != 'c') break;
+        if (vl == 8) fn((const uint8_t *)k + 1, kl - 1, get_i64(v), opaque);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return 0;
+}
+
+tally_state_batch_t *tally_state_batch_new(void) {
+    tally_state_batch_t *b = malloc(sizeof(*b));
+    if (!b) return NULL;
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void tally_state_batch_destroy(tally_state_batch_t *b) {
+    if (!b) return;
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
+void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count) {
+    const char pre = 'c';
+    const char *parts[2] = {&pre, (const char *)word};
+    size_t sizes[2] = {1, len};
+    char v[8];
+    put_i64(v, count);
+    const char *vp = v;
+    size_t vs = 8;
+    rocksdb_writebatch_putv(b->wb, 2, parts, sizes, 1, &vp, &vs);
+}
+
+void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int32_t partition, int64_t offset) {
+    char key[300], v[8];
+    size_t kl = offset_key(key, sizeof(key), topic, partition);
+    put_i64(v, offset);
+    if (kl) rocksdb_writebatch_put(b->wb, key, kl, v, 8);
+}
+
+void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch) {
+    char v[8];
+    put_i64(v, (int64_t)epoch);
+    rocksdb_writebatch_put(b->wb, epoch_key, sizeof(epoch_key) - 1, v, 8);
+}
+
+size_t tally_state_batch_count(tally_state_batch_t *b) { return (size_t)rocksdb_writebatch_count(b->wb); }
+
+int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size) {
+    char *err = NULL;
+    rocksdb_write(st->db, st->wopts, b->wb, &err);
+    if (err) {
+        snprintf(errstr, errstr_size, "state write failed: %s", err);
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return 0;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/* A worker thread: applies word batches from every partition's ring to its shard of the counts,
+ * aligns on epoch barriers (Chandy-Lamport, as Flink), and at each barrier emits its changed keys
+ * into the open transaction and hands the (word, count) list to the control thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_int.h"
+#include "tally/json.h"
+#include "tally/log.h"
+
+void tally_worker_wake(tally_worker_t *w) {
+    /* The fence orders the ring's tail store before the load of `sleeping` (Dekker with the worker). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&w->sleeping, memory_order_relaxed)) {
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static bool rings_empty(tally_worker_t *w) {
+    tally_engine_t *eng = w->eng;
+    for (int p = 0; p < eng->nparts; p++)
+        if (!w->blocked[p] && tally_spsc_size(&eng->parts[p].rings[w->idx])) return false;
+    return true;
+}
+
+static void idle(tally_worker_t *w) {
+    atomic_store(&w->sleeping, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (rings_empty(w) && !atomic_load(&w->eng->stop_hard)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 5 * 1000 * 1000; /* a bound on any missed wake-up */
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        pthread_mutex_unlock(&w->mu);
+    }
+    atomic_store(&w->sleeping, 0);
+}
+
+static bool mark_dirty(tally_worker_t *w, tally_word_t *e) {
+    if (e->dirty) return true;
+    if (w->ndirty == w->capdirty) {
+        size_t cap = w->capdirty ? w->capdirty * 2 : 4096;
+        tally_word_t **d = realloc(w->dirty, cap * sizeof(*d));
+        if (!d) return false;
+        w->dirty = d;
+        w->capdirty = cap;
+    }
+    e->dirty = 1;
+    w->dirty[w->ndirty++] = e;
+    return true;
+}
+
+static bool apply(tally_worker_t *w, tally_batch_t *b) {
+    tally_engine_t *eng = w->eng;
+    for (uint32_t off = 0; off < b->used;) {
+        tally_rec_t *r = tally_batch_rec(b, off);
+        off += (uint32_t)tally_rec_size(r->len);
+        tally_word_t *e = tally_wordtab_find(w->tab, r->hash, r->bytes, r->len);
+        if (!e) {
+            int64_t stored = 0;
+            if (tally_state_get_count(eng->state, r->bytes, r->len, &stored) != 0) {
+                tally_engine_raise(eng, TALLY_EXIT_ERROR, "state read failed in worker %d", w->idx);
+                return false;
+            }
+            e = tally_wordtab_insert(w->tab, r->hash, r->bytes, r->len, stored);
+            if (!e) {
+                tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+                return false;
+            }
+        }
+        e->count += r->delta;
+        if (!mark_dirty(w, e)) {
+            tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool out_append(tally_worker_t *w, const tally_word_t *e) {
+    size_t need = 4 + 8 + e->len;
+    if (w->out_len + need > w->out_cap) {
+        size_t cap = w->out_cap ? w->out_cap : 65536;
+        while (cap < w->out_len + need) cap *= 2;
+        uint8_t *o = realloc(w->out, cap);
+        if (!o) return false;
+        w->out = o;
+        w->out_cap = cap;
+    }
+    uint8_t *o = w->out + w->out_len;
+    uint32_t len = e->len;
+    memcpy(o, &len, 4);
+    memcpy(o + 4, &e->count, 8);
+    memcpy(o + 12, e->bytes, len);
+    w->out_len += need;
+    w->out_n++;
+    return true;
+}
+
+/* Produces one output record into the open transaction; waits while librdkafka's queue is full. */
+static bool produce(tally_worker_t *w, const tally_word_t *e, char *json, size_t jlen) {
+    tally_engine_t *eng = w->eng;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            eng->producer, RD_KAFKA_V_RKT(w->out_topic), RD_KAFKA_V_KEY(e->bytes, e->len),
+            RD_KAFKA_V_VALUE(json, jlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            tally_engine_raise(eng, TALLY_EXIT_ERROR, "producing to %s failed: %s", eng->conf.output_topic,
+                               rd_kafka_err2str(err));
+            return false;
+        }
+        if (atomic_load(&eng->stop_hard)) return false;
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+typedef struct {
+    tally_worker_t *w;
+    char *json;
+    size_t json_cap;
+    bool ok;
+} emit_ctx_t;
+
+static void emit_one(tally_word_t *e, void *opaque) {
+    emit_ctx_t *c = opaque;
+    tally_worker_t *w = c->w;
+    if (!c->ok) return;
+    if (!out_append(w, e)) {
+        tally_engine_raise(w->eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+        c->ok = false;
+        return;
+    }
+    if (!w->out_topic) return;
+    size_t need = TALLY_JSON_MAX(e->len);
+    if (need > c->json_cap) {
+        char *j = realloc(c->json, need);
+        if (!j) {
+            tally_engine_raise(w->eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+            c->ok = false;
+            return;
+        }
+        c->json = j;
+        c->json_cap = need;
+    }
+    size_t jl = tally_json_word_count(c->json, e->bytes, e->len, e->count);
+    c->ok = produce(w, e, c->json, jl);
+}
+
+/* All barriers of the epoch are in: emit, hand over, report done. */
+static bool epoch_done(tally_worker_t *w) {
+    tally_engine_t *eng = w->eng;
+    emit_ctx_t c = {.w = w, .ok = true};
+    if (eng->conf.output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
+    else
+        for (size_t i = 0; i < w->ndirty && c.ok; i++) emit_one(w->dirty[i], &c);
+    for (size_t i = 0; i < w->ndirty; i++) w->dirty[i]->dirty = 0;
+    w->ndirty = 0;
+    free(c.json);
+
+    pthread_mutex_lock(&eng->ep_mu);
+    eng->ep_done++;
+    pthread_cond_broadcast(&eng->ep_cv);
+    pthread_mutex_unlock(&eng->ep_mu);
+    uv_async_send(&eng->wake);
+    return c.ok;
+}
+
+static void drain_discard(tally_worker_t *w) {
+    tally_engine_t *eng = w->eng;
+    for (int p = 0; p < eng->nparts; p++) {
+        tally_batch_t *b;
+        while ((b = tally_spsc_pop(&eng->parts[p].rings[w->idx]))) tally_batch_destroy(b);
+    }
+}
+
+void *tally_worker_main(void *arg) {
+    tally_worker_t *w = arg;
+    tally_engine_t *eng = w->eng;
+    char tag[16];
+    snprintf(tag, sizeof(tag), "w%d", w->idx);
+    tally_log_set_thread(tag);
+
+    int nblocked = 0;
+    bool final = false;
+    memset(w->blocked, 0, (size_t)eng->nparts);
+    for (;;) {
+        if (atomic_load(&eng->stop_hard)) break;
+        bool progressed = false;
+        for (int p = 0; p < eng->nparts; p++) {
+            if (w->blocked[p]) continue;
+            tally_spsc_t *ring = &eng->parts[p].rings[w->idx];
+            for (int k = 0; k < 16; k++) {
+                tally_batch_t *b = tally_spsc_pop(ring);
+                if (!b) break;
+                progressed = true;
+                if (b->kind == TALLY_BATCH_WORDS) {
+                    bool ok = apply(w, b);
+                    tally_batch_destroy(b);
+                    if (!ok) goto out;
+                    continue;
+                }
+                w->blocked[p] = 1;
+                nblocked++;
+                final = final || b->final;
+                tally_batch_destroy(b);
+                break;
+            }
+        }
+        if (eng->nparts > 0 && nblocked == eng->nparts) {
+            if (!epoch_done(w)) break;
+            memset(w->blocked, 0, (size_t)eng->nparts);
+            nblocked = 0;
+            if (final) break;
+            continue;
+        }
+        if (!progressed) idle(w);
+    }
+out:
+    drain_discard(w);
+    return NULL;
+}
