@@ -742,6 +742,10 @@ static int make_consumer(tally_engine_t *eng) {
     snprintf(buf, sizeof(buf), "%d", eng->conf.metadata_refresh_ms);
     const char *const kv[][2] = {
         {"group.id", eng->conf.application_id},
+        /* Static membership: one instance per application.id, so a restarted (or taking-over)
+         * instance replaces the old member at once instead of waiting out its session. */
+        {"group.instance.id", eng->txn_id},
+        {"session.timeout.ms", "10000"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"isolation.level", "read_committed"},
