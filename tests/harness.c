@@ -565,3 +565,41 @@ void th_wait_committed(const char *group, const char *topic, double timeout_s, t
     }
     rd_kafka_destroy(rk);
 }
+
+void th_produce_words(const char *topic, long n, unsigned long long seed, int vocab, th_counts_t *truth) {
+    rd_kafka_t *p = th_producer();
+    unsigned long long r = seed | 1;
+    char line[256];
+    for (long i = 0; i < n; i++) {
+        size_t len = 0;
+        int words = 1 + (int)(r % 8);
+        for (int w = 0; w < words; w++) {
+            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            len += (size_t)snprintf(line + len, sizeof(line) - len, "%sw%llu", w ? " " : "", (r >> 16) % (unsigned)vocab);
+        }
+        if (truth) th_counts_add_line(truth, line, len);
+        th_produce(p, topic, -1, NULL, 0, line, len);
+    }
+    th_flush_destroy(p);
+}
+
+char *th_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ASSERT(buf);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            ASSERT(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}

@@ -128,3 +128,8 @@ void th_wait_committed(const char *group, const char *topic, double timeout_s, t
 
 /* The tally binary under test ($TALLY_BIN). */
 const char *th_tally_bin(void);
+
+/* Produces n generated lines "<prefix><k> ..." (deterministic from seed) and adds them to truth. */
+void th_produce_words(const char *topic, long n, unsigned long long seed, int vocab, th_counts_t *truth);
+/* Reads a whole file; *len gets its size. NULL when it cannot be read. */
+char *th_read_file(const char *path, size_t *len);
