@@ -63,6 +63,8 @@ static int pending_error(tally_engine_t *eng) {
 
 void tally_engine_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
+    /* librdkafka's own threads log under one tag; ours keep theirs. */
+    if (strcmp(tally_log_thread(), "main") == 0) tally_log_set_thread("rdk");
     tally_log_level_t l = level <= 3 ? TALLY_LOG_ERROR : level <= 4 ? TALLY_LOG_WARN
                         : level <= 6 ? TALLY_LOG_INFO : TALLY_LOG_DEBUG;
     tally_log(l, "librdkafka %s: %s", fac, buf);
