@@ -537,6 +537,22 @@ static int unknown_key(const ctx_t *c, const char *key) {
     return ctx_err(c, TALLY_ECONFIG, "unknown key \"%s\" (see --help-config)", key);
 }
 
+/* librdkafka settings that carry tally's guarantees: set by the engine, never passed through. */
+static const struct {
+    const char *key, *why;
+} kafka_owned[] = {
+    {"bootstrap.servers", "use bootstrap.servers"},
+    {"group.id", "the consumer group is application.id"},
+    {"group.instance.id", "derived from application.id"},
+    {"transactional.id", "derived from application.id"},
+    {"enable.auto.commit", "offsets are committed with each epoch"},
+    {"enable.auto.offset.store", "offsets are committed with each epoch"},
+    {"isolation.level", "tally reads read_committed"},
+    {"auto.offset.reset", "use starting.offsets and fail.on.data.loss"},
+    {"enable.idempotence", "always on"},
+    {"transaction.timeout.ms", "use transaction.timeout.ms"},
+};
+
 static int apply(tally_config_t *conf, const char *key, const char *value, const ctx_t *c) {
     if (*key == '\0') return ctx_err(c, TALLY_ECONFIG, "empty key before value " VALUE_FMT, VALUE_ARG(value));
     if (strncmp(key, KAFKA_PREFIX, KAFKA_PREFIX_LEN) == 0) {
@@ -544,6 +560,10 @@ static int apply(tally_config_t *conf, const char *key, const char *value, const
             return ctx_err(c, TALLY_ECONFIG,
                            "empty key \"%s\": a librdkafka property name must follow \"" KAFKA_PREFIX
                            "\"", key);
+        for (size_t i = 0; i < sizeof(kafka_owned) / sizeof(kafka_owned[0]); i++)
+            if (strcmp(key + KAFKA_PREFIX_LEN, kafka_owned[i].key) == 0)
+                return ctx_err(c, TALLY_ECONFIG, "key \"%s\" is not allowed: tally sets %s itself (%s)", key,
+                               kafka_owned[i].key, kafka_owned[i].why);
         if (kafka_put(conf, key + KAFKA_PREFIX_LEN, value) != 0)
             return ctx_err(c, TALLY_ENOMEM, "out of memory");
         return 0;
