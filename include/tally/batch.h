@@ -28,7 +28,7 @@ typedef struct tally_batch_s {
     uint32_t used;     /* bytes of records */
     uint32_t cap;
     uint32_t nrec;
-    uint8_t data[];    /* records, each padded to 8 bytes */
+    _Alignas(8) uint8_t data[]; /* records, each padded to 8 bytes; aligned for tally_rec_t.hash */
 } tally_batch_t;
 
 static inline size_t tally_rec_size(uint32_t len) {

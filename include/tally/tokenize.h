@@ -17,7 +17,7 @@ typedef struct tally_tokenizer_s {
 
 static inline void tally_tokenizer_init(tally_tokenizer_t *t, const void *buf, size_t len) {
     t->p = (const uint8_t *)buf;
-    t->end = t->p + (buf ? len : 0);
+    t->end = buf ? t->p + len : t->p; /* NULL + 0 is undefined behaviour in C */
 }
 
 /* Sets *word and *len to the next word; false when the line has no more. */
