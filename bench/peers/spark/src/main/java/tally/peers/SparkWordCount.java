@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+// Spark Structured Streaming peer for tally's benchmark: the seed job, Kafka -> word count -> Kafka.
+//
+//   readStream kafka(input, earliest) -> CAST(value AS STRING) AS line -> explode(split(line, " ")) AS word
+//     -> (drop "") -> groupBy(word).count() -> to_json(struct(word, count)) AS value, word AS key
+//     -> writeStream kafka(output), checkpointLocation, outputMode update, ProcessingTime trigger
+//
+// Options (each also readable as a system property of the same name, e.g. -Dbootstrap=...):
+//   --bootstrap B --input T --output O --checkpoint D [--trigger-ms 1000] [--master local[2]]
+//   [--shuffle-partitions 4] [--conf key=value]...
+// Logs at WARN (log4j2.properties, stderr). Runs until killed; Spark's own shutdown hook stops the query
+// and the SparkContext on SIGTERM. The Kafka sink is at-least-once (Spark has no transactional Kafka sink).
+package tally.peers;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.explode;
+import static org.apache.spark.sql.functions.split;
+import static org.apache.spark.sql.functions.struct;
+import static org.apache.spark.sql.functions.to_json;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.streaming.StreamingQuery;
+import org.apache.spark.sql.streaming.Trigger;
+
+public final class SparkWordCount {
+    private static final String USAGE = String.join("\n",
+        "usage: SparkWordCount --bootstrap B --input T --output O --checkpoint D",
+        "                      [--trigger-ms 1000] [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...",
+        "  --trigger-ms          micro-batch ProcessingTime trigger interval (default 1000)",
+        "  --master              Spark master (default local[2])",
+        "  --shuffle-partitions  spark.sql.shuffle.partitions (default 4)",
+        "  --conf key=value      any further Spark conf (repeatable); kafka.* keys go to the Kafka source and sink",
+        "Every option can also be given as a system property of the same name (-Dbootstrap=...).");
+
+    private static final String[] NAMES = {
+        "bootstrap", "input", "output", "checkpoint", "trigger-ms", "master", "shuffle-partitions"};
+
+    public static void main(String[] argv) throws Exception {
+        Map<String, String> opt = new LinkedHashMap<>();
+        List<String> confs = new ArrayList<>();
+        for (String n : NAMES) {
+            String v = System.getProperty(n);
+            if (v != null) opt.put(n, v);
+        }
+        for (int i = 0; i < argv.length; i++) {
+            String a = argv[i];
+            if (a.equals("-h") || a.equals("--help")) { System.out.println(USAGE); return; }
+            if (!a.startsWith("--")) die("unexpected argument: " + a);
+            String name = a.substring(2), value;
+            int eq = name.indexOf('=');
+            if (eq >= 0) { value = name.substring(eq + 1); name = name.substring(0, eq); }
+            else if (i + 1 < argv.length) value = argv[++i];
+            else { die("missing value for --" + name); return; }
+            if (name.equals("conf")) { confs.add(value); continue; }
+            if (!Arrays.asList(NAMES).contains(name)) die("unknown option --" + name);
+            opt.put(name, value);
+        }
+        for (String req : new String[] {"bootstrap", "input", "output", "checkpoint"})
+            if (!opt.containsKey(req)) die("missing --" + req);
+        long triggerMs = Long.parseLong(opt.getOrDefault("trigger-ms", "1000"));
+
+        SparkSession.Builder b = SparkSession.builder()
+            .appName("tally-peer-spark-wordcount")
+            .master(opt.getOrDefault("master", "local[2]"))
+            .config("spark.sql.shuffle.partitions", opt.getOrDefault("shuffle-partitions", "4"))
+            .config("spark.ui.enabled", "false");
+        Map<String, String> kafkaOpts = new LinkedHashMap<>();
+        for (String c : confs) {
+            int eq = c.indexOf('=');
+            if (eq <= 0) die("--conf wants key=value, not " + c);
+            String k = c.substring(0, eq), v = c.substring(eq + 1);
+            if (k.startsWith("kafka.")) kafkaOpts.put(k, v);
+            else b.config(k, v);
+        }
+        SparkSession spark = b.getOrCreate();
+        spark.sparkContext().setLogLevel("WARN");
+
+        Dataset<Row> lines = spark.readStream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", opt.get("bootstrap"))
+            .option("subscribe", opt.get("input"))
+            .option("startingOffsets", "earliest")
+            .options(kafkaOpts)
+            .load()
+            .selectExpr("CAST(value AS STRING) AS line");
+
+        // As in the seed: split on a single space (split() takes a regex; " " is one literal space).
+        // Deviation from the seed: drop the empty strings that empty lines, leading/trailing spaces and runs of
+        // spaces produce, so they are not counted as an empty word (tally and Kafka Streams drop them too).
+        Dataset<Row> words = lines
+            .select(explode(split(col("line"), " ")).alias("word"))
+            .filter(col("word").notEqual(""));
+
+        Dataset<Row> counts = words.groupBy("word").count();
+
+        StreamingQuery query = counts
+            .select(to_json(struct(col("word"), col("count"))).alias("value"), col("word").alias("key"))
+            .writeStream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", opt.get("bootstrap"))
+            .option("topic", opt.get("output"))
+            .options(kafkaOpts)
+            .option("checkpointLocation", opt.get("checkpoint"))
+            .outputMode("update")
+            .trigger(Trigger.ProcessingTime(triggerMs))
+            .start();
+        query.awaitTermination();
+    }
+
+    private static void die(String msg) {
+        System.err.println("SparkWordCount: " + msg);
+        System.err.println(USAGE);
+        System.exit(2);
+    }
+}
