@@ -113,7 +113,12 @@ static const prop_t props[] = {
          "Stop when input records were deleted (retention) before they were read; false logs a "
          "warning and continues."),
     INT("max.word.bytes", "1024", 1, 1048576, max_word_bytes,
-        "Longest word counted, in bytes."),
+        "Longest word counted, in bytes; longer words are not counted, but counted in a metric and "
+        "logged once per trigger."),
+    INT("state.cache.max.words", "1000000", 0, 1000000000, cache_max_words,
+        "Words kept in memory in front of RocksDB (all workers together; 0 = no bound). Past it a "
+        "trigger starts early and the words already stored are dropped from memory. Ignored with "
+        "output.mode=complete, which keeps every word in memory."),
     BOOL("state.rebuild", "false", state_rebuild,
          "Start from an empty state.dir and replay the input from the beginning."),
     ENUM("log.level", "info", log_level_values, tally_log_level_parse, log_level,

@@ -15,6 +15,8 @@
 #include <xxhash.h>
 
 #include "engine_int.h"
+#include "ops/observe.h"
+#include "tally/crashpoint.h"
 #include "tally/err.h"
 #include "tally/json.h"
 #include "tally/log.h"
@@ -35,6 +37,7 @@ static void set_state(tally_engine_t *eng, tally_eng_state_t s) {
     if (eng->state_ == s) return;
     tally_debug("engine %s -> %s", state_name(eng->state_), state_name(s));
     eng->state_ = s;
+    tally_obs_state(eng);
 }
 
 void tally_engine_raise(tally_engine_t *eng, int exit_status, const char *fmt, ...) {
@@ -99,7 +102,13 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *op
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
         bool fenced = orig == RD_KAFKA_RESP_ERR__FENCED || orig == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-                      orig == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+                      orig == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH ||
+                      orig == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID;
+        if (!fenced && rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
+            /* The next transactional call reports it, and the control thread replaces the producer. */
+            tally_warn("producer failed: %s", buf);
+            return;
+        }
         if (fenced)
             tally_engine_raise(eng, TALLY_EXIT_FENCED,
                                "fenced: another tally instance with application.id=%s took over (%s)",
@@ -111,6 +120,12 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *op
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) tally_warn("all brokers down: %s", reason);
     else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL)
         tally_engine_raise(eng, TALLY_EXIT_ERROR, "cannot connect to Kafka: %s", reason);
+    /* The broker's fatal TLS alert (OpenSSL appends "SSL alert number N"): with TLS 1.3 a client
+     * certificate the broker does not trust is refused after the handshake, as a receive failure.
+     * A broker restart closes without such an alert, so only a refusal stops us. */
+    else if (err == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "SSL alert number"))
+        tally_engine_raise(eng, TALLY_EXIT_ERROR, "cannot connect to Kafka: the broker refused the TLS session "
+                           "(is ssl.certificate.location signed by a CA the broker trusts?): %s", reason);
     else tally_warn("Kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -290,6 +305,22 @@ static void fail(tally_engine_t *eng, int status, const char *fmt, ...) {
 }
 
 static void rewind_to_commit(tally_engine_t *eng, const char *why);
+static void replace_producer(tally_engine_t *eng, const char *why);
+
+/* Fatal producer states that a broker outage or restart leaves behind, where a new producer (a new
+ * epoch for the same transactional.id) goes on safely. Fences and authorization errors are not. */
+static bool producer_replaceable(rd_kafka_resp_err_t code) {
+    switch (code) {
+    case RD_KAFKA_RESP_ERR_INVALID_TXN_STATE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID:
+    case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        return true;
+    default:
+        return false;
+    }
+}
 
 typedef enum { TXN_BEGIN, TXN_SEND_OFFSETS, TXN_COMMIT, TXN_ABORT } txn_step_t;
 
@@ -312,9 +343,12 @@ static tally_txn_class_t txn_run(tally_engine_t *eng, txn_step_t step, const rd_
         tally_txn_class_t cls = tally_txn_classify(e);
         if (cls == TALLY_TXN_OK) return cls;
         *fenced = tally_txn_is_fenced(e);
+        eng->txn_err_code = rd_kafka_error_code(e);
         if (*fenced)
-            snprintf(why, why_size, "fenced: another tally instance with application.id=%s took over (%s: %s)",
-                     eng->conf.application_id, txn_step_names[step], rd_kafka_error_string(e));
+            snprintf(why, why_size, "fenced: another tally instance with application.id=%s took over, or the "
+                     "broker aborted a transaction that outlived transaction.timeout.ms=%d (%s: %s)",
+                     eng->conf.application_id, eng->conf.transaction_timeout_ms, txn_step_names[step],
+                     rd_kafka_error_string(e));
         else
             snprintf(why, why_size, "%s failed (%s): %s", txn_step_names[step], tally_txn_class_name(cls),
                      rd_kafka_error_string(e));
@@ -390,19 +424,36 @@ static void epoch_finish(tally_engine_t *eng) {
         rd_kafka_topic_partition_list_add(offsets, eng->parts[i].topic, eng->parts[i].partition)->offset =
             eng->parts[i].cut;
 
+    /* The state write must not fail after Kafka committed: RocksDB 7.8 aborts the process on a full
+     * disk. So check the room first, and stop before this epoch's Kafka commit when it is short. */
+    size_t out_bytes = 0;
+    for (int w = 0; w < eng->nworkers; w++) out_bytes += eng->workers[w].out_len;
+    int64_t room = tally_state_free_bytes(eng->state), need = (int64_t)(2 * out_bytes) + (16 << 20);
+    if (room >= 0 && room < need) {
+        rd_kafka_topic_partition_list_destroy(offsets);
+        fail(eng, TALLY_EXIT_ERROR, "state.dir %s has %" PRId64 " MB free, less than the %" PRId64 " MB epoch %" PRIu64
+             " needs: stopping before committing it (free space, then restart: nothing is lost)",
+             eng->conf.state_dir, room >> 20, (need + (1 << 20) - 1) >> 20, eng->epoch);
+        return;
+    }
+
     double t0 = now_s();
     char why[1024];
     bool fenced = false;
     if (eng->producer && eng->conf.guarantee == TALLY_EXACTLY_ONCE) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(eng->consumer);
         eng->cgmd = cgmd;
+        tally_crashpoint("after_produce", eng->epoch);
         tally_txn_class_t cls = txn_run(eng, TXN_SEND_OFFSETS, offsets, why, sizeof(why), &fenced);
+        tally_crashpoint("after_send_offsets", eng->epoch);
+        tally_crashpoint_soon("during_commit", eng->epoch, 2000);
         if (cls == TALLY_TXN_OK) cls = txn_run(eng, TXN_COMMIT, NULL, why, sizeof(why), &fenced);
         eng->cgmd = NULL;
         rd_kafka_consumer_group_metadata_destroy(cgmd);
         if (cls != TALLY_TXN_OK) {
             rd_kafka_topic_partition_list_destroy(offsets);
             if (cls == TALLY_TXN_ABORTABLE) rewind_to_commit(eng, why);
+            else if (producer_replaceable(eng->txn_err_code)) replace_producer(eng, why);
             else fail(eng, fenced ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR, "%s", why);
             return;
         }
@@ -427,6 +478,7 @@ static void epoch_finish(tally_engine_t *eng) {
     }
     rd_kafka_topic_partition_list_destroy(offsets);
     double t_commit = now_s() - t0;
+    tally_crashpoint("after_commit", eng->epoch);
 
     /* Kafka holds the epoch now; the state follows in one atomic write. Dying before it is safe:
      * at start-up the gap between the two is replayed without output. */
@@ -442,12 +494,12 @@ static void epoch_finish(tally_engine_t *eng) {
             tally_state_batch_put_count(b, wk->out + off + 12, len, count);
             off += 12 + len;
         }
-        wk->out_len = wk->out_n = 0;
     }
     for (int i = 0; i < eng->nparts; i++)
         tally_state_batch_put_offset(b, eng->parts[i].topic, eng->parts[i].partition, eng->parts[i].cut);
     tally_state_batch_put_epoch(b, eng->epoch);
     char err[512];
+    tally_crashpoint_soon("mid_state_write", eng->epoch, 0);
     int r = tally_state_batch_write(eng->state, b, err, sizeof(err));
     tally_state_batch_destroy(b);
     if (r) {
@@ -455,15 +507,19 @@ static void epoch_finish(tally_engine_t *eng) {
              "state at the next start", err, eng->epoch);
         return;
     }
-    uint64_t lines = 0;
+    tally_obs_epoch_t ep = {.keys = keys, .process_s = t_process, .commit_s = t_commit, .state_s = now_s() - t0};
     for (int i = 0; i < eng->nparts; i++) {
-        eng->parts[i].committed = eng->parts[i].cut;
-        lines += atomic_exchange(&eng->parts[i].lines, 0);
+        ep.lines += atomic_exchange(&eng->parts[i].lines, 0);
+        ep.words += atomic_exchange(&eng->parts[i].words, 0);
+        ep.dropped += atomic_exchange(&eng->parts[i].dropped, 0);
     }
     eng->committed_epoch = eng->epoch;
     eng->commits++;
-    tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %zu keys updated; process %.0f ms, commit %.0f ms, "
-               "state %.0f ms", eng->epoch, lines, keys, t_process * 1e3, t_commit * 1e3, (now_s() - t0) * 1e3);
+    /* Logs "epoch N committed: ..." with the progress record; reads committed..cut and the out lists. */
+    tally_obs_epoch(eng, &ep);
+    for (int i = 0; i < eng->nparts; i++) eng->parts[i].committed = eng->parts[i].cut;
+    for (int w = 0; w < eng->nworkers; w++) eng->workers[w].out_len = eng->workers[w].out_n = 0;
+    tally_obs_publish(eng);
 }
 
 /* Aligns every partition and worker on a last epoch, commits it, and joins the threads. */
@@ -480,17 +536,6 @@ static void pipeline_drain(tally_engine_t *eng) {
     epoch_finish(eng);
     if (eng->state_ == ENG_STOPPED) return;
     pipeline_join(eng);
-}
-
-static int assign_and_start(tally_engine_t *eng, rd_kafka_topic_partition_list_t *list) {
-    int r = pipeline_prepare(eng, list);
-    if (r) return r;
-    rd_kafka_resp_err_t e = rd_kafka_assign(eng->consumer, list);
-    if (e) {
-        tally_err("assign failed: %s", rd_kafka_err2str(e));
-        return TALLY_EKAFKA;
-    }
-    return pipeline_start(eng);
 }
 
 static void preload_one(const uint8_t *word, size_t len, int64_t count, void *opaque) {
@@ -510,6 +555,75 @@ int tally_engine_reload_tables(tally_engine_t *eng) {
     return preload(eng);
 }
 
+/* The running partitions with their committed offsets, less those in `minus`. */
+static rd_kafka_topic_partition_list_t *committed_list(tally_engine_t *eng, const rd_kafka_topic_partition_list_t *minus) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(eng->nparts + 1);
+    for (int i = 0; i < eng->nparts; i++) {
+        tally_part_t *p = &eng->parts[i];
+        if (minus && rd_kafka_topic_partition_list_find(minus, p->topic, p->partition)) continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->committed;
+    }
+    return l;
+}
+
+/* Moves the fetch positions back to the list's offsets; records fetched beyond them are dropped by
+ * librdkafka's version barrier, so partition threads see the committed offset next. */
+static int seek_to(tally_engine_t *eng, rd_kafka_topic_partition_list_t *list) {
+    if (list->cnt == 0) return 0;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(eng->consumer, list, 30000);
+    if (e) {
+        tally_err("seek failed: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return TALLY_EKAFKA;
+    }
+    for (int i = 0; i < list->cnt; i++)
+        if (list->elems[i].err) {
+            tally_err("seek of %s[%d] failed: %s", list->elems[i].topic, (int)list->elems[i].partition,
+                      rd_kafka_err2str(list->elems[i].err));
+            return TALLY_EKAFKA;
+        }
+    return 0;
+}
+
+static int make_producer(tally_engine_t *eng);
+
+/* The producer failed for good without being fenced, e.g. the coordinator aborted a transaction that
+ * outlived transaction.timeout.ms while the broker was away, which librdkafka 2.0.2 reports as fatal.
+ * A new producer with the same transactional.id bumps the epoch; nothing uncommitted survives. Only
+ * a few replacements in a row: a producer that fails again at once is a real problem. */
+static int new_producer(tally_engine_t *eng, const char *why) {
+    double now = now_s();
+    if (now - eng->producer_reset_at > 60) eng->producer_resets = 0;
+    if (++eng->producer_resets > 3) {
+        tally_err("the producer failed %d times within a minute; giving up", eng->producer_resets - 1);
+        return TALLY_EKAFKA;
+    }
+    eng->producer_reset_at = now;
+    tally_warn("replacing the producer after: %s", why);
+    for (int w = 0; w < eng->nworkers; w++)
+        if (eng->workers[w].out_topic) {
+            rd_kafka_topic_destroy(eng->workers[w].out_topic);
+            eng->workers[w].out_topic = NULL;
+        }
+    rd_kafka_purge(eng->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(eng->producer);
+    eng->producer = NULL;
+    eng->txn_open = false;
+    return make_producer(eng);
+}
+
+static void rewind_to_commit(tally_engine_t *eng, const char *why);
+
+static void replace_producer(tally_engine_t *eng, const char *why) {
+    pipeline_kill(eng);
+    eng->txn_open = false;
+    if (new_producer(eng, why) != 0) {
+        fail(eng, TALLY_EXIT_ERROR, "%s", why);
+        return;
+    }
+    rewind_to_commit(eng, why);
+}
+
 /* Abortable failure: drop everything since the last commit and read again from its offsets. */
 static void rewind_to_commit(tally_engine_t *eng, const char *why) {
     tally_warn("rolling back to the last committed epoch %" PRIu64 ": %s", eng->committed_epoch, why);
@@ -518,11 +632,11 @@ static void rewind_to_commit(tally_engine_t *eng, const char *why) {
         char w2[1024];
         bool fenced = false;
         tally_txn_class_t cls = txn_run(eng, TXN_ABORT, NULL, w2, sizeof(w2), &fenced);
-        if (cls != TALLY_TXN_OK) {
+        eng->txn_open = false;
+        if (cls != TALLY_TXN_OK && (!producer_replaceable(eng->txn_err_code) || new_producer(eng, w2) != 0)) {
             fail(eng, fenced ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR, "%s", w2);
             return;
         }
-        eng->txn_open = false;
     }
     eng->aborts++;
     eng->epoch = eng->committed_epoch;
@@ -531,13 +645,11 @@ static void rewind_to_commit(tally_engine_t *eng, const char *why) {
         fail(eng, TALLY_EXIT_ERROR, "cannot reload the state after a rollback");
         return;
     }
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(eng->nparts);
-    for (int i = 0; i < eng->nparts; i++)
-        rd_kafka_topic_partition_list_add(list, eng->parts[i].topic, eng->parts[i].partition)->offset =
-            eng->parts[i].committed;
+    rd_kafka_topic_partition_list_t *list = committed_list(eng, NULL);
     pipeline_free_parts(eng);
-    rd_kafka_assign(eng->consumer, NULL);
-    int r = assign_and_start(eng, list);
+    int r = pipeline_prepare(eng, list);
+    if (!r) r = seek_to(eng, list);
+    if (!r) r = pipeline_start(eng);
     rd_kafka_topic_partition_list_destroy(list);
     if (r) fail(eng, TALLY_EXIT_ERROR, "cannot restart after a rollback: %s", tally_err_str(r));
 }
@@ -552,49 +664,82 @@ static void log_partitions(const char *what, const rd_kafka_topic_partition_list
     tally_info("%s %d partition(s): %s", what, l->cnt, buf);
 }
 
+/* Drops everything since the last commit: a lost assignment may belong to another member already. */
+static void drop_uncommitted(tally_engine_t *eng) {
+    pipeline_kill(eng);
+    if (eng->txn_open) {
+        char why[1024];
+        bool fenced = false;
+        if (txn_run(eng, TXN_ABORT, NULL, why, sizeof(why), &fenced) != TALLY_TXN_OK) tally_warn("%s", why);
+        eng->txn_open = false;
+    }
+    tally_engine_reload_tables(eng);
+    eng->epoch = eng->committed_epoch;
+}
+
+/* Assignment changes are applied between epochs: the pipeline commits the epoch in hand and stops,
+ * the partition set changes, and it starts again. Under the cooperative protocol partitions that
+ * stay keep their fetch queues (records past the cut wait there); after a loss they are sought back
+ * to their committed offsets. */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
     tally_engine_t *eng = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        log_partitions("assigned", parts);
-        if (eng->state_ >= ENG_STOPPING) {
-            rd_kafka_assign(rk, NULL);
-            return;
-        }
-        int r = tally_recover_assignment(eng, parts);
-        if (r == 0) r = assign_and_start(eng, parts);
-        if (r) {
-            int status = pending_error(eng);
-            char msg[512];
-            pthread_mutex_lock(&eng->err_mu);
-            snprintf(msg, sizeof(msg), "%s", eng->async_errstr);
-            pthread_mutex_unlock(&eng->err_mu);
-            fail(eng, status ? status : TALLY_EXIT_ERROR, "%s", *msg ? msg : tally_err_str(r));
-            rd_kafka_assign(rk, NULL);
-        }
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    bool lost = !assign && rd_kafka_assignment_lost(rk);
+    log_partitions(assign ? "assigned" : lost ? "lost" : "revoked", parts);
+
+    if (eng->pipeline_up) {
+        if (lost) drop_uncommitted(eng);
+        else pipeline_drain(eng);
+        if (eng->pipeline_up) pipeline_kill(eng);
+    }
+    if (eng->state_ == ENG_STOPPED) {
+        if (cooperative) {
+            rd_kafka_error_t *e = assign ? NULL : rd_kafka_incremental_unassign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else rd_kafka_assign(rk, NULL);
         return;
     }
-    bool lost = rd_kafka_assignment_lost(rk);
-    log_partitions(lost ? "lost" : "revoked", parts);
-    if (eng->pipeline_up) {
-        if (lost) {
-            /* Another member may own them already: our uncommitted work must not be committed. */
-            pipeline_kill(eng);
-            if (eng->txn_open) {
-                char why[1024];
-                bool fenced = false;
-                if (txn_run(eng, TXN_ABORT, NULL, why, sizeof(why), &fenced) != TALLY_TXN_OK) tally_warn("%s", why);
-                eng->txn_open = false;
-            }
-            tally_engine_reload_tables(eng);
-            eng->epoch = eng->committed_epoch;
-        } else {
-            pipeline_drain(eng);
-            if (eng->pipeline_up) pipeline_kill(eng);
-        }
+    /* Partitions that stay, at their committed offsets, and (on assign) the new ones after them. */
+    rd_kafka_topic_partition_list_t *keep = committed_list(eng, assign ? NULL : parts);
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(keep);
+    int r = 0;
+    if (assign && eng->state_ < ENG_STOPPING) {
+        r = tally_recover_assignment(eng, parts);
+        for (int i = 0; !r && i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_add(all, parts->elems[i].topic, parts->elems[i].partition)->offset =
+                parts->elems[i].offset;
     }
     pipeline_free_parts(eng);
-    rd_kafka_assign(rk, NULL);
+    if (!r && eng->state_ < ENG_STOPPING) r = pipeline_prepare(eng, all);
+    if (!r) {
+        rd_kafka_error_t *e = NULL;
+        rd_kafka_resp_err_t ee = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (cooperative) e = assign ? rd_kafka_incremental_assign(rk, parts) : rd_kafka_incremental_unassign(rk, parts);
+        else ee = rd_kafka_assign(rk, assign ? all : NULL);
+        if (e || ee) {
+            tally_err("%s failed: %s", assign ? "assign" : "unassign", e ? rd_kafka_error_string(e) : rd_kafka_err2str(ee));
+            if (e) rd_kafka_error_destroy(e);
+            r = TALLY_EKAFKA;
+        }
+    }
+    /* Partitions that stay must go on exactly at their cut. librdkafka pauses and resumes them around
+     * a rebalance and may resume fetching past records that were queued but never read (seen in
+     * tests/test_scale.c with 2.0.2), so the position is set explicitly. */
+    if (!r && cooperative && eng->state_ < ENG_STOPPING) r = seek_to(eng, keep);
+    if (!r && eng->state_ < ENG_STOPPING && eng->nparts > 0) r = pipeline_start(eng);
+    rd_kafka_topic_partition_list_destroy(keep);
+    rd_kafka_topic_partition_list_destroy(all);
+    if (r) {
+        int status = pending_error(eng);
+        char msg[512];
+        pthread_mutex_lock(&eng->err_mu);
+        snprintf(msg, sizeof(msg), "%s", eng->async_errstr);
+        pthread_mutex_unlock(&eng->err_mu);
+        fail(eng, status ? status : TALLY_EXIT_ERROR, "%s", *msg ? msg : tally_err_str(r));
+        if (!cooperative) rd_kafka_assign(rk, NULL);
+    }
 }
 
 /* ---- the loop ---- */
@@ -617,6 +762,8 @@ static void shutdown_engine(tally_engine_t *eng) {
     uv_stop(&eng->loop);
 }
 
+static void on_trigger(uv_timer_t *t);
+
 static void on_wake(uv_async_t *h) {
     tally_engine_t *eng = h->data;
     if (eng->state_ == ENG_STOPPED) return;
@@ -631,6 +778,7 @@ static void on_wake(uv_async_t *h) {
     }
     if (eng->epoch_in_flight && epoch_all_done(eng)) epoch_finish(eng);
     if (atomic_load(&eng->stop_requested) && eng->state_ == ENG_RUNNING) shutdown_engine(eng);
+    else if (!eng->epoch_in_flight && atomic_exchange(&eng->epoch_wanted, false)) on_trigger(&eng->trigger_timer);
 }
 
 static void on_trigger(uv_timer_t *t) {
@@ -678,11 +826,22 @@ void tally_engine_stop(tally_engine_t *eng) {
 static int ensure_topic(tally_engine_t *eng, rd_kafka_t *rk, const char *topic, const char *key) {
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 30000);
+    /* Up to 30 s in short waits, serving the error callback between them: a refused login or TLS
+     * handshake raises there (kafka_error_cb) and ends the start-up now, not after 30 s of retries. */
+    rd_kafka_resp_err_t e;
+    double deadline = now_s() + 30;
+    do {
+        e = rd_kafka_metadata(rk, 0, t, &md, 1000);
+        if (e) rd_kafka_poll(rk, 100);
+    } while (e && !pending_error(eng) && now_s() < deadline);
     rd_kafka_topic_destroy(t);
     if (e) {
+        char why[512];
+        pthread_mutex_lock(&eng->err_mu);
+        snprintf(why, sizeof(why), "%s", eng->async_errstr);
+        pthread_mutex_unlock(&eng->err_mu);
         tally_err("cannot read metadata of %s=%s from %s: %s", key, topic, eng->conf.bootstrap_servers,
-                  rd_kafka_err2str(e));
+                  *why ? why : rd_kafka_err2str(e));
         return TALLY_EKAFKA;
     }
     e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
@@ -695,6 +854,7 @@ static int ensure_topic(tally_engine_t *eng, rd_kafka_t *rk, const char *topic, 
 }
 
 static int make_producer(tally_engine_t *eng) {
+    eng->producer = NULL;
     char errstr[512], buf[32];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int r = tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr));
@@ -702,7 +862,9 @@ static int make_producer(tally_engine_t *eng) {
     if (!r) r = conf_set(c, "partitioner", "murmur2_random", errstr, sizeof(errstr));
     if (!r) r = conf_set(c, "enable.idempotence", "true", errstr, sizeof(errstr));
     if (!r) r = conf_set(c, "linger.ms", "5", errstr, sizeof(errstr));
-    if (!r) r = conf_set(c, "queue.buffering.max.messages", "1000000", errstr, sizeof(errstr));
+    /* Bounds what an epoch holds in the producer (an early trigger keeps epochs near this size). */
+    if (!r) r = conf_set(c, "queue.buffering.max.messages", "200000", errstr, sizeof(errstr));
+    if (!r) r = conf_set(c, "queue.buffering.max.kbytes", "65536", errstr, sizeof(errstr));
     snprintf(buf, sizeof(buf), "%d", eng->conf.transaction_timeout_ms);
     if (!r && eng->conf.guarantee == TALLY_EXACTLY_ONCE) {
         r = conf_set(c, "transactional.id", eng->txn_id, errstr, sizeof(errstr));
@@ -714,6 +876,7 @@ static int make_producer(tally_engine_t *eng) {
         return r;
     }
     if (eng->conf.guarantee == TALLY_AT_LEAST_ONCE) rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
+    tally_obs_kafka_conf(eng, c);
     rd_kafka_conf_set_error_cb(c, kafka_error_cb);
     rd_kafka_conf_set_opaque(c, eng);
     eng->producer = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
@@ -753,7 +916,7 @@ static int make_consumer(tally_engine_t *eng) {
         {"isolation.level", "read_committed"},
         /* Start positions are ours (state, group offsets, starting.offsets); never a silent reset. */
         {"auto.offset.reset", "error"},
-        {"partition.assignment.strategy", "range"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
         {"queued.max.messages.kbytes", "16384"},
         {"topic.metadata.refresh.interval.ms", buf},
     };
@@ -766,6 +929,7 @@ static int make_consumer(tally_engine_t *eng) {
         return r;
     }
     rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    tally_obs_kafka_conf(eng, c);
     rd_kafka_conf_set_error_cb(c, kafka_error_cb);
     rd_kafka_conf_set_opaque(c, eng);
     eng->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
@@ -773,9 +937,10 @@ static int make_consumer(tally_engine_t *eng) {
         tally_err("cannot create the consumer: %s", errstr);
         return TALLY_EKAFKA;
     }
-    rd_kafka_poll_set_consumer(eng->consumer);
+    /* Before the main queue is forwarded, ensure_topic's rd_kafka_poll() serves the error callback. */
     for (int i = 0; i < eng->conf.input_topic_cnt; i++)
         if ((r = ensure_topic(eng, eng->consumer, eng->conf.input_topics[i], "input.topic"))) return r;
+    rd_kafka_poll_set_consumer(eng->consumer);
     return 0;
 }
 
@@ -853,6 +1018,7 @@ int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *err
         return TALLY_ENOMEM;
     }
     snprintf(eng->txn_id, sizeof(eng->txn_id), "%s-tally", c->application_id);
+    tally_crashpoint_init();
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     eng->nworkers = c->workers > 0 ? c->workers : (int)(cores > 0 ? cores : 1);
     eng->workers = calloc((size_t)eng->nworkers, sizeof(*eng->workers));
@@ -865,6 +1031,7 @@ int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *err
         wk->eng = eng;
         wk->idx = w;
         wk->tab = tally_wordtab_new();
+        wk->cache_max = c->cache_max_words > 0 ? ((size_t)c->cache_max_words + (size_t)eng->nworkers - 1) / (size_t)eng->nworkers : 0;
         pthread_mutex_init(&wk->mu, NULL);
         pthread_cond_init(&wk->cv, NULL);
         if (!wk->tab) {
@@ -904,9 +1071,16 @@ int tally_engine_run(tally_engine_t *eng) {
     eng->sigint.data = eng->sigterm.data = eng;
     uv_signal_start(&eng->sigint, on_signal, SIGINT);
     uv_signal_start(&eng->sigterm, on_signal, SIGTERM);
+    /* main() blocks them until here; a request that came early is delivered now. Threads started
+     * from here on inherit the unblocked mask, which is harmless: the handler only wakes the loop. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 
-    int r = 0;
-    if (c->sink == TALLY_SINK_KAFKA) r = make_producer(eng);
+    int r = tally_obs_start(eng);
+    if (!r && c->sink == TALLY_SINK_KAFKA) r = make_producer(eng);
     if (!r) r = open_state(eng);
     if (!r) r = make_consumer(eng);
     if (!r) {
@@ -930,6 +1104,7 @@ int tally_engine_run(tally_engine_t *eng) {
         uv_run(&eng->loop, UV_RUN_DEFAULT);
     }
     if (eng->pipeline_up) pipeline_kill(eng);
+    tally_obs_stop(eng);
     uv_walk(&eng->loop, close_cb, NULL);
     uv_run(&eng->loop, UV_RUN_DEFAULT);
     if (eng->exit_status == TALLY_EXIT_OK) tally_info("stopped cleanly after %" PRIu64 " commits", eng->commits);
@@ -960,7 +1135,11 @@ void tally_engine_destroy(tally_engine_t *eng) {
         if (eng->exit_status) rd_kafka_purge(eng->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy_flags(eng->producer, eng->exit_status ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     }
-    tally_state_close(eng->state);
+    /* RocksDB 7.8 aborts the process when closing on a full disk; its WAL holds every write we made,
+     * so a store that is short of room is left for the process exit to release. */
+    if (eng->state && tally_state_free_bytes(eng->state) >= (16 << 20)) tally_state_close(eng->state);
+    else if (eng->state) tally_warn("state.dir is short of room: leaving the store to the process exit");
+    tally_obs_destroy(eng);
     uv_loop_close(&eng->loop);
     pthread_mutex_destroy(&eng->ep_mu);
     pthread_cond_destroy(&eng->ep_cv);

@@ -22,6 +22,7 @@
 
 typedef struct tally_part_s tally_part_t;
 typedef struct tally_worker_s tally_worker_t;
+typedef struct tally_obs_s tally_obs_t;  /* src/ops/observe.c */
 
 /* One assigned input partition and its thread. Created and joined by the control thread. */
 struct tally_part_s {
@@ -58,6 +59,9 @@ struct tally_worker_s {
     uint8_t *out;
     size_t out_len, out_cap, out_n;
     uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
+    size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
+    uint64_t done_epoch;          /* @locality worker: last epoch it finished */
+    uint64_t evicted;             /* @locality worker: words dropped from memory so far */
     _Atomic int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -86,6 +90,7 @@ struct tally_engine_s {
     _Atomic uint64_t req_epoch;
     _Atomic bool req_final;
     _Atomic bool stop_hard;       /* discard in-flight work and exit now */
+    _Atomic bool epoch_wanted;    /* a worker's dirty set is large: trigger before the timer */
     uint64_t epoch;               /* @locality control: last epoch started */
     uint64_t committed_epoch;
     bool epoch_in_flight;
@@ -111,7 +116,12 @@ struct tally_engine_s {
 
     /* Totals for logs and metrics. */
     uint64_t commits, aborts;
+    int producer_resets;          /* @locality control: replacements within the last minute */
+    rd_kafka_resp_err_t txn_err_code; /* @locality control: code of the last failed transactional call */
+    double producer_reset_at;
     _Atomic uint64_t dropped_total;
+
+    tally_obs_t *obs;             /* @locality control: progress, metrics snapshot, HTTP (src/ops) */
 };
 
 /* partition.c */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The tally command: reads the configuration, then runs the engine until SIGTERM/SIGINT. */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,13 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    /* SIGTERM/SIGINT wait (blocked) until the engine's handlers are in place, so a stop request
+     * that arrives during start-up is answered with a clean stop instead of the default death. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     enum { OPT_CHECK = 256, OPT_HELP_CONFIG, OPT_MARKDOWN };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},      {"set", required_argument, NULL, 's'},

@@ -153,7 +153,12 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
         }
         bool store = false;
         if (!have) {
-            if (K >= 0) D = lo; /* rebuild, or a partition committed in Kafka but never stored: from its start */
+            /* K >= 0: rebuild, or committed in Kafka but never stored: from its start. A partition added
+             * to a topic we already count starts at its beginning too: its records were produced after
+             * we started, and starting.offsets=latest must not skip them. */
+            int64_t any;
+            bool known_topic = tally_state_get_offset(eng->state, tp->topic, 0, &any) == 1;
+            if (K >= 0 || known_topic) D = lo;
             else D = c->starting_offsets == TALLY_START_EARLIEST ? lo : hi;
             store = true;
         }
@@ -184,6 +189,9 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
             }
             D = K;
             store = true;
+        } else if (K < 0 && have) {
+            tally_info("group %s has no committed offset for %s[%d]; going on from the state's offset %" PRId64,
+                       c->application_id, tp->topic, (int)tp->partition, D);
         } else if (K >= 0 && K < D) {
             tally_info("%s[%d]: state at %" PRId64 " is ahead of the group's committed %" PRId64
                        " (offsets committed outside tally?); starting at %" PRId64, tp->topic, (int)tp->partition, D, K, D);

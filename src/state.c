@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "tally/err.h"
 
 struct tally_state_s {
+    char *dir;
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_block_based_table_options_t *table;
@@ -57,6 +59,7 @@ int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *e
     st->wopts = rocksdb_writeoptions_create();
 
     char *err = NULL;
+    st->dir = strdup(dir);
     st->db = rocksdb_open(st->opts, dir, &err);
     if (!st->db) {
         snprintf(errstr, errstr_size, "cannot open state.dir %s: %s", dir, err ? err : "unknown error");
@@ -77,6 +80,7 @@ void tally_state_close(tally_state_t *st) {
     if (st->opts) rocksdb_options_destroy(st->opts);
     if (st->table) rocksdb_block_based_options_destroy(st->table);
     if (st->cache) rocksdb_cache_destroy(st->cache);
+    free(st->dir);
     free(st);
 }
 
@@ -158,6 +162,12 @@ int tally_state_foreach_count(tally_state_t *st,
         return TALLY_ESTATE;
     }
     return 0;
+}
+
+int64_t tally_state_free_bytes(tally_state_t *st) {
+    struct statvfs v;
+    if (!st->dir || statvfs(st->dir, &v) != 0) return TALLY_EIO;
+    return (int64_t)v.f_bavail * (int64_t)v.f_frsize;
 }
 
 tally_state_batch_t *tally_state_batch_new(void) {

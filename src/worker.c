@@ -12,10 +12,11 @@
 #include "tally/json.h"
 #include "tally/log.h"
 
+/* A worker that found its rings empty sleeps on its condition variable; pushers wake it. The ring's
+ * release store and this seq_cst load may pass each other, so a wake-up can be missed: the sleep is
+ * therefore bounded (5 ms), which bounds the cost of that race without a full fence on every push. */
 void tally_worker_wake(tally_worker_t *w) {
-    /* The fence orders the ring's tail store before the load of `sleeping` (Dekker with the worker). */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&w->sleeping, memory_order_relaxed)) {
+    if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) {
         pthread_mutex_lock(&w->mu);
         pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);
@@ -31,7 +32,6 @@ static bool rings_empty(tally_worker_t *w) {
 
 static void idle(tally_worker_t *w) {
     atomic_store(&w->sleeping, 1);
-    atomic_thread_fence(memory_order_seq_cst);
     if (rings_empty(w) && !atomic_load(&w->eng->stop_hard)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -82,6 +82,33 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
             return false;
         }
     }
+    /* Changed words cannot leave memory before they are committed: a large dirty set asks for an
+     * early trigger, which also splits a flood of new words into several transactions. */
+    if (w->cache_max && w->ndirty >= w->cache_max / 2 && !atomic_load_explicit(&eng->epoch_wanted, memory_order_relaxed)) {
+        atomic_store(&eng->epoch_wanted, true);
+        uv_async_send(&eng->wake);
+    }
+    return true;
+}
+
+/* Keeps only the words of this epoch (not stored yet); every other word is in RocksDB already, since
+ * the control thread starts an epoch only after the previous one is written. */
+static bool shrink(tally_worker_t *w) {
+    tally_wordtab_t *keep = tally_wordtab_new();
+    if (!keep) return false;
+    for (size_t i = 0; i < w->ndirty; i++) {
+        tally_word_t *e = w->dirty[i];
+        tally_word_t *n = tally_wordtab_insert(keep, e->hash, e->bytes, e->len, e->count);
+        if (!n) {
+            tally_wordtab_destroy(keep);
+            return false;
+        }
+        w->dirty[i] = n;
+        n->dirty = 1;
+    }
+    w->evicted += tally_wordtab_size(w->tab) - w->ndirty;
+    tally_wordtab_destroy(w->tab);
+    w->tab = keep;
     return true;
 }
 
@@ -163,6 +190,11 @@ static bool epoch_done(tally_worker_t *w) {
     if (eng->conf.output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
     else
         for (size_t i = 0; i < w->ndirty && c.ok; i++) emit_one(w->dirty[i], &c);
+    if (c.ok && w->cache_max && eng->conf.output_mode != TALLY_OUTPUT_COMPLETE && tally_wordtab_size(w->tab) > w->cache_max &&
+        !shrink(w)) {
+        tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+        c.ok = false;
+    }
     for (size_t i = 0; i < w->ndirty; i++) w->dirty[i]->dirty = 0;
     w->ndirty = 0;
     free(c.json);
@@ -193,8 +225,17 @@ void *tally_worker_main(void *arg) {
     int nblocked = 0;
     bool final = false;
     memset(w->blocked, 0, (size_t)eng->nparts);
+    w->done_epoch = atomic_load(&eng->req_epoch);
     for (;;) {
         if (atomic_load(&eng->stop_hard)) break;
+        /* Too many changed words in memory: wait for the (early) trigger before taking more. What the
+         * rings hold before the barrier is still applied, so memory stays bounded by the cache plus
+         * the rings. */
+        if (w->cache_max && w->ndirty >= w->cache_max && nblocked == 0 &&
+            atomic_load_explicit(&eng->req_epoch, memory_order_acquire) <= w->done_epoch) {
+            idle(w);
+            continue;
+        }
         bool progressed = false;
         for (int p = 0; p < eng->nparts; p++) {
             if (w->blocked[p]) continue;
@@ -217,6 +258,7 @@ void *tally_worker_main(void *arg) {
             }
         }
         if (eng->nparts > 0 && nblocked == eng->nparts) {
+            w->done_epoch = atomic_load_explicit(&eng->req_epoch, memory_order_acquire);
             if (!epoch_done(w)) break;
             memset(w->blocked, 0, (size_t)eng->nparts);
             nblocked = 0;

@@ -120,6 +120,8 @@ rd_kafka_t *th_producer(void) {
     conf_set(c, "enable.idempotence", "true");
     conf_set(c, "linger.ms", "5");
     conf_set(c, "queue.buffering.max.messages", "1000000");
+    conf_set(c, "topic.metadata.refresh.interval.ms", "500"); /* sees added partitions soon */
+    conf_set(c, "message.max.bytes", "10000000");             /* bad-input records near the broker limit */
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
     if (!p) TH_FAIL("producer: %s", err);
     return p;
@@ -465,7 +467,17 @@ void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const
     e->pid = -1;
 }
 
+/* Engines still running when a test fails are killed at exit, so no orphan outlives the test. */
+static pid_t started[64];
+static int nstarted;
+
+static void kill_started(void) {
+    for (int i = 0; i < nstarted; i++)
+        if (started[i] > 0 && kill(started[i], 0) == 0) kill(started[i], SIGKILL);
+}
+
 void th_engine_start(th_engine_t *e) {
+    if (nstarted == 0) atexit(kill_started);
     pid_t pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
@@ -478,6 +490,21 @@ void th_engine_start(th_engine_t *e) {
         _exit(127);
     }
     e->pid = pid;
+    e->starts++;
+    if (nstarted < (int)(sizeof(started) / sizeof(started[0]))) started[nstarted++] = pid;
+}
+
+void th_engine_wait_started(th_engine_t *e, double timeout_s) {
+    double deadline = th_now() + timeout_s;
+    /* Every start logs one "starting:" line, after stop signals are held for the engine. */
+    while (th_system("c=$(grep -c '\\[ctl\\] starting:' %s 2>/dev/null); test \"${c:-0}\" -ge %d", e->log, e->starts) != 0) {
+        if (th_now() > deadline) TH_FAIL("engine did not start within %.0f s", timeout_s);
+        if (!th_engine_alive(e)) {
+            th_engine_dump_log(e, 30);
+            TH_FAIL("engine exited during start-up");
+        }
+        usleep(20000);
+    }
 }
 
 static int decode_status(int st) {
@@ -486,13 +513,15 @@ static int decode_status(int st) {
 }
 
 int th_engine_wait(th_engine_t *e, double timeout_s) {
+    if (e->pid <= 0) return e->status; /* reaped already (th_engine_alive) */
     double deadline = th_now() + timeout_s;
     while (th_now() < deadline) {
         int st;
         pid_t r = waitpid(e->pid, &st, WNOHANG);
         if (r == e->pid) {
             e->pid = -1;
-            return decode_status(st);
+            e->status = decode_status(st);
+            return e->status;
         }
         usleep(20000);
     }
@@ -505,6 +534,7 @@ int th_engine_alive(th_engine_t *e) {
     pid_t r = waitpid(e->pid, &st, WNOHANG);
     if (r == e->pid) {
         e->pid = -1;
+        e->status = decode_status(st);
         return 0;
     }
     return 1;
@@ -512,6 +542,7 @@ int th_engine_alive(th_engine_t *e) {
 
 int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s) {
     if (e->pid <= 0) TH_FAIL("engine is not running");
+    if (sig != SIGKILL) th_engine_wait_started(e, 60);
     kill(e->pid, sig);
     int st = th_engine_wait(e, timeout_s);
     if (st < 0) {
@@ -527,7 +558,7 @@ void th_engine_dump_log(th_engine_t *e, int lines) {
     th_system("tail -n %d %s >&2", lines, e->log);
 }
 
-void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e) {
+int th_is_committed(const char *group, const char *topic) {
     char err[512];
     rd_kafka_conf_t *c = base_conf();
     conf_set(c, "group.id", group);
@@ -536,23 +567,27 @@ void th_wait_committed(const char *group, const char *topic, double timeout_s, t
     if (!rk) TH_FAIL("consumer: %s", err);
     const struct rd_kafka_metadata *md;
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    if (rd_kafka_metadata(rk, 0, t, &md, 10000)) TH_FAIL("metadata for %s", topic);
-    int parts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    double deadline = th_now() + timeout_s;
-    for (;;) {
+    int done = 0;
+    if (rd_kafka_metadata(rk, 0, t, &md, 10000) == 0) {
+        int parts = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
         for (int i = 0; i < parts; i++) rd_kafka_topic_partition_list_add(l, topic, i);
-        rd_kafka_resp_err_t er = rd_kafka_committed(rk, l, 10000);
-        int done = !er;
+        done = parts > 0 && rd_kafka_committed(rk, l, 10000) == 0;
         for (int i = 0; done && i < parts; i++) {
             int64_t lo, hi;
-            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000)) { done = 0; break; }
-            if (l->elems[i].offset < hi) done = 0;
+            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000) || l->elems[i].offset < hi) done = 0;
         }
         rd_kafka_topic_partition_list_destroy(l);
-        if (done) break;
+    }
+    rd_kafka_topic_destroy(t);
+    rd_kafka_destroy(rk);
+    return done;
+}
+
+void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e) {
+    double deadline = th_now() + timeout_s;
+    while (!th_is_committed(group, topic)) {
         if (e && e->pid > 0 && !th_engine_alive(e)) {
             th_engine_dump_log(e, 40);
             TH_FAIL("engine exited before committing all of %s", topic);
@@ -563,7 +598,6 @@ void th_wait_committed(const char *group, const char *topic, double timeout_s, t
         }
         usleep(100000);
     }
-    rd_kafka_destroy(rk);
 }
 
 void th_produce_words(const char *topic, long n, unsigned long long seed, int vocab, th_counts_t *truth) {
@@ -603,3 +637,194 @@ char *th_read_file(const char *path, size_t *len) {
     if (len) *len = n;
     return buf;
 }
+
+/* ---- HTTP client side ---- */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <strings.h>
+
+int th_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+char *th_http(const char *method, int port, const char *path, int *status, char **content_type) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT(fd >= 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return NULL;
+    }
+    char req[1024];
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", method,
+                     path, port);
+    ASSERT_EQ(write(fd, req, (size_t)n), n);
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    ASSERT(buf);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            ASSERT(buf);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0) TH_FAIL("reading the answer to %s %s: %s", method, path, strerror(errno));
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    int code = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1) TH_FAIL("%s %s: not an HTTP answer: %.80s", method, path, buf);
+    *status = code;
+    char *body = strstr(buf, "\r\n\r\n");
+    if (!body) TH_FAIL("%s %s: no end of headers", method, path);
+    *body = '\0';
+    body += 4;
+    if (content_type) {
+        *content_type = NULL;
+        for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n"))
+            if (strncasecmp(h + 2, "Content-Type:", 13) == 0) {
+                char *v = h + 15, *e;
+                while (*v == ' ' || *v == '\t') v++;
+                e = strstr(v, "\r\n");
+                *content_type = strndup(v, e ? (size_t)(e - v) : strlen(v));
+                break;
+            }
+    }
+    char *out = strdup(body);
+    ASSERT(out);
+    free(buf);
+    return out;
+}
+
+int64_t th_high_watermark(const char *topic, int32_t partition) {
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err, sizeof(err));
+    if (!rk) TH_FAIL("rd_kafka_new: %s", err);
+    int64_t lo = -1, hi = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000);
+    if (e) TH_FAIL("watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
+    rd_kafka_destroy(rk);
+    return hi;
+}
+
+/* ---- faults ---- */
+
+static rd_kafka_t *admin_client(void) {
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err, sizeof(err));
+    if (!rk) TH_FAIL("rd_kafka_new: %s", err);
+    return rk;
+}
+
+static rd_kafka_event_t *admin_result(rd_kafka_queue_t *q, const char *what) {
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev) TH_FAIL("%s timed out", what);
+    if (rd_kafka_event_error(ev)) TH_FAIL("%s: %s", what, rd_kafka_event_error_string(ev));
+    return ev;
+}
+
+void th_delete_records(const char *topic, int32_t partition, int64_t before) {
+    rd_kafka_t *rk = admin_client();
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = before;
+    rd_kafka_DeleteRecords_t *d = rd_kafka_DeleteRecords_new(l);
+    rd_kafka_DeleteRecords(rk, &d, 1, NULL, q);
+    rd_kafka_event_t *ev = admin_result(q, "DeleteRecords");
+    const rd_kafka_topic_partition_list_t *res =
+        rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+    if (res->elems[0].err) TH_FAIL("DeleteRecords %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(res->elems[0].err));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteRecords_destroy(d);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+void th_delete_topic(const char *topic) {
+    rd_kafka_t *rk = admin_client();
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopic_t *d = rd_kafka_DeleteTopic_new(topic);
+    rd_kafka_DeleteTopics(rk, &d, 1, NULL, q);
+    rd_kafka_event_t *ev = admin_result(q, "DeleteTopics");
+    size_t n;
+    const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    if (n != 1 || rd_kafka_topic_result_error(res[0])) TH_FAIL("DeleteTopics %s failed", topic);
+    rd_kafka_event_destroy(ev);
+    rd_kafka_DeleteTopic_destroy(d);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    /* Deletion is asynchronous on the broker: wait until the metadata no longer has it. */
+    for (int i = 0; i < 100; i++) {
+        rd_kafka_t *c = admin_client();
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(c, topic, NULL);
+        int gone = 0;
+        if (rd_kafka_metadata(c, 0, t, &md, 5000) == 0) {
+            gone = md->topics[0].err != 0;
+            rd_kafka_metadata_destroy(md);
+        }
+        rd_kafka_topic_destroy(t);
+        rd_kafka_destroy(c);
+        if (gone) return;
+        usleep(200000);
+    }
+    TH_FAIL("topic %s still exists after delete", topic);
+}
+
+void th_delete_group_offsets(const char *group, const char *topic, int partitions) {
+    rd_kafka_t *rk = admin_client();
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    /* A static member stays in the group for its session timeout after it stopped; until then the
+     * broker refuses (GROUP_SUBSCRIBED_TO_TOPIC), so retry for a while. */
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
+        for (int i = 0; i < partitions; i++) rd_kafka_topic_partition_list_add(l, topic, i);
+        rd_kafka_DeleteConsumerGroupOffsets_t *d = rd_kafka_DeleteConsumerGroupOffsets_new(group, l);
+        rd_kafka_DeleteConsumerGroupOffsets(rk, &d, 1, NULL, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+        if (!ev) TH_FAIL("DeleteConsumerGroupOffsets timed out");
+        rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
+        if (!err) {
+            size_t n;
+            const rd_kafka_group_result_t **res = rd_kafka_DeleteConsumerGroupOffsets_result_groups(
+                rd_kafka_event_DeleteConsumerGroupOffsets_result(ev), &n);
+            const rd_kafka_error_t *ge = n ? rd_kafka_group_result_error(res[0]) : NULL;
+            if (ge) err = rd_kafka_error_code(ge);
+            const rd_kafka_topic_partition_list_t *pl = n ? rd_kafka_group_result_partitions(res[0]) : NULL;
+            for (int i = 0; !err && pl && i < pl->cnt; i++) err = pl->elems[i].err;
+        }
+        rd_kafka_event_destroy(ev);
+        rd_kafka_DeleteConsumerGroupOffsets_destroy(d);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (!err) break;
+        if (attempt >= 60) TH_FAIL("DeleteConsumerGroupOffsets %s: %s", group, rd_kafka_err2str(err));
+        usleep(500000);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+int th_kafka_local(const char *args) {
+    const char *src = getenv("TALLY_SOURCE_DIR");
+    if (!src) TH_FAIL("TALLY_SOURCE_DIR is not set (meson sets it)");
+    return th_system("%s/scripts/kafka-local %s >&2", src, args);
+}
+

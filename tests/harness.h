@@ -108,7 +108,8 @@ typedef struct {
     char conf[300];
     char log[300];
     char out[300];        /* the engine's stdout (console sink) */
-    int restarts;
+    int starts;           /* th_engine_start calls so far */
+    int status;           /* exit status of the last instance, once reaped */
 } th_engine_t;
 
 /* Writes a config for the job into a new temporary directory; `extra` is appended verbatim. */
@@ -118,11 +119,16 @@ void th_engine_start(th_engine_t *e);
 int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s);
 /* Waits for the engine to exit by itself; returns its status, or -1 after timeout_s. */
 int th_engine_wait(th_engine_t *e, double timeout_s);
+/* Waits until the last started instance has logged that it runs (its stop signals are then
+ * handled, not fatal). */
+void th_engine_wait_started(th_engine_t *e, double timeout_s);
 /* True while the engine process runs. */
 int th_engine_alive(th_engine_t *e);
 /* Prints the tail of the engine's log to stderr (on failure). */
 void th_engine_dump_log(th_engine_t *e, int lines);
 
+/* True when the group's committed offsets on every partition of topic reach the high watermark. */
+int th_is_committed(const char *group, const char *topic);
 /* Waits until the group's committed offsets on every partition of topic reach the high watermark. */
 void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e);
 
@@ -133,3 +139,23 @@ const char *th_tally_bin(void);
 void th_produce_words(const char *topic, long n, unsigned long long seed, int vocab, th_counts_t *truth);
 /* Reads a whole file; *len gets its size. NULL when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
+
+/* ---- HTTP client side, for the engine's http.listen endpoint (tests/test_ops_http.c) ---- */
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released). */
+int th_free_port(void);
+/* One HTTP/1.0 request to 127.0.0.1:port; returns the body (NUL-terminated, caller frees) and sets
+ * *status (and *content_type, caller frees, when not NULL). NULL when the connection fails. */
+char *th_http(const char *method, int port, const char *path, int *status, char **content_type);
+/* The high watermark of a partition (a query to the broker). */
+int64_t th_high_watermark(const char *topic, int32_t partition);
+
+/* ---- faults ---- */
+
+/* Deletes the records of topic[partition] below `before` (DeleteRecords). */
+void th_delete_records(const char *topic, int32_t partition, int64_t before);
+void th_delete_topic(const char *topic);
+/* Deletes the group's committed offsets for partitions 0..partitions-1 of topic. */
+void th_delete_group_offsets(const char *group, const char *topic, int partitions);
+/* Runs scripts/kafka-local with the given arguments against the test broker; returns its status. */
+int th_kafka_local(const char *args);

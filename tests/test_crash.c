@@ -9,20 +9,22 @@
 
 #include "harness.h"
 
-enum { LINES = 400000, KILLS = 6 };
+enum { KILLS = 6 };
 
 typedef struct {
     const char *topic;
     th_counts_t *truth;
-    volatile int done;
+    volatile int stop;
+    long lines;
 } feeder_t;
 
+/* Produces until told to stop, at roughly 40k lines/s, so that every kill lands while input flows. */
 static void *feed(void *arg) {
     feeder_t *f = arg;
     rd_kafka_t *p = th_producer();
     unsigned long long r = 0x9E3779B97F4A7C15ULL;
     char line[256];
-    for (int i = 0; i < LINES; i++) {
+    for (int i = 0; !f->stop; i++) {
         size_t n = 0;
         int words = 1 + (int)(r % 10);
         for (int w = 0; w < words; w++) {
@@ -31,10 +33,10 @@ static void *feed(void *arg) {
         }
         th_counts_add_line(f->truth, line, n);
         th_produce(p, f->topic, -1, NULL, 0, line, n);
-        if (i % 2000 == 1999) usleep(20000); /* about 50-100k lines/s: input keeps arriving during the kills */
+        f->lines++;
+        if (i % 1000 == 999) usleep(25000);
     }
     th_flush_destroy(p);
-    f->done = 1;
     return NULL;
 }
 
@@ -58,7 +60,8 @@ int main(int argc, char **argv) {
     unsigned seed = (unsigned)getpid();
     int kills = 0;
     for (; kills < KILLS; kills++) {
-        usleep(500000 + (useconds_t)(rand_r(&seed) % 3000) * 1000);
+        th_engine_wait_started(&e, 60);
+        usleep(300000 + (useconds_t)(rand_r(&seed) % 2500) * 1000);
         if (!th_engine_alive(&e)) {
             th_engine_dump_log(&e, 40);
             TH_FAIL("engine died by itself before kill %d", kills + 1);
@@ -68,12 +71,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kill %d done\n", kills + 1);
         th_engine_start(&e);
     }
+    f.stop = 1;
     pthread_join(t, NULL);
     double t0 = th_now();
     th_wait_committed(app, in, 300, &e);
     double secs = th_now() - t0;
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
-    fprintf(stderr, "survived %d kills; final run caught up in %.1f s after input ended\n", kills, secs);
+    fprintf(stderr, "survived %d kills with %ld lines flowing; final run caught up in %.1f s after input ended\n", kills,
+            f.lines, secs);
     th_system("grep -c 'committed:' %s | sed 's/^/commits logged: /' >&2; grep -c 'replaying' %s | sed 's/^/replays: /' >&2",
               e.log, e.log);
     th_system("grep 'epoch .* committed' %s | awk '{l+=$7} END {print \"lines committed over all runs: \" l}' >&2", e.log);

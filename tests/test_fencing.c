@@ -23,6 +23,7 @@ int main(void) {
     /* More input keeps the first instance committing, so it learns of the fence at its next commit. */
     th_engine_t b = a;
     snprintf(b.log, sizeof(b.log), "%s/engine-b.log", a.dir);
+    b.starts = 0;
     th_produce_words(in, 20000, 8, 500, truth);
     th_engine_start(&b);
     rd_kafka_t *p = th_producer();

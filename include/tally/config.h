@@ -33,6 +33,7 @@ typedef struct tally_config_s {
     tally_start_t starting_offsets;
     bool fail_on_data_loss;
     int max_word_bytes;
+    int cache_max_words;          /* "state.cache.max.words": bound on words held in memory, 0 = none */
     bool state_rebuild;           /* "state.rebuild": replay input from the beginning into an empty state.dir */
     int log_level;                /* tally_log_level_t */
     int transaction_timeout_ms;

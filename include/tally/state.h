@@ -30,6 +30,9 @@ int tally_state_foreach_count(tally_state_t *st,
                               void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
                               void *opaque);
 
+/* Bytes free for the store on its file system (statvfs), or a negative error. */
+int64_t tally_state_free_bytes(tally_state_t *st);
+
 tally_state_batch_t *tally_state_batch_new(void);
 void tally_state_batch_destroy(tally_state_batch_t *b);
 void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count);

@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: MIT */
+/* The control thread's operability work: after each committed epoch a progress record (log line,
+ * history, progress.topic) and the top words; every second the health tracking; after both a new
+ * snapshot for the HTTP thread, which reads nothing else. Every function here runs on the control
+ * thread, except stats_cb (librdkafka's statistics, under stats_mu). */
+#include "observe.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../engine_int.h"
+#include "tally/buf.h"
+#include "tally/err.h"
+#include "tally/health.h"
+#include "tally/http.h"
+#include "tally/json.h"
+#include "tally/kstats.h"
+#include "tally/log.h"
+#include "tally/progress.h"
+#include "tally/prom.h"
+#include "tally/snapshot.h"
+#include "tally/topk.h"
+
+#define HISTORY 100          /* progress records kept for /progress */
+#define TOP_CAP 1000         /* words kept for /top: exact for n <= TOP_CAP */
+#define STATS_INTERVAL "5000"
+#define LOG_JSON_MAX 1700    /* a log line holds 2 KiB: longer records are logged without sources */
+
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t seen;
+    double since;            /* when `seen` last moved */
+} track_t;
+
+struct tally_obs_s {
+    tally_engine_t *eng;
+    uv_timer_t timer;
+    bool timer_on;
+
+    tally_snapbox_t *box;    /* NULL without http.listen */
+    tally_http_t *http;
+    bool http_retry;         /* http.listen was in use at start: tried again every second */
+    tally_progress_hist_t *hist;
+    tally_topk_t *top;       /* NULL without http.listen */
+    bool top_seeded;
+    tally_blob_t *progress_blob, *top_blob;   /* our references; snapshots take their own */
+
+    rd_kafka_t *progress_rk; /* progress.topic: a plain (non-transactional) producer */
+
+    uint64_t lines_total, words_total, dropped_total, output_total;
+    tally_obs_epoch_t last;
+    double start_mono, last_commit_mono, last_commit_wall, commit_ok, stall_limit;
+
+    track_t *track;
+    int ntrack;
+    char problem[512], problem_kind[16];
+
+    pthread_mutex_t stats_mu;
+    tally_kstats_t cstats, pstats;   /* consumer's and output producer's, under stats_mu */
+
+    tally_buf_t buf;         /* scratch */
+};
+
+static double wall_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- librdkafka statistics ---- */
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+    tally_engine_t *eng = opaque;
+    tally_obs_t *obs = eng ? eng->obs : NULL;
+    if (!obs) return 0;
+    tally_kstats_t s;
+    tally_kstats_init(&s);
+    if (tally_kstats_parse(&s, json, json_len) != 0) {
+        tally_debug("librdkafka statistics not understood (%zu bytes); skipped", json_len);
+        tally_kstats_term(&s);
+        return 0;
+    }
+    bool consumer = rd_kafka_type(rk) == RD_KAFKA_CONSUMER;
+    pthread_mutex_lock(&obs->stats_mu);
+    tally_kstats_t *dst = consumer ? &obs->cstats : &obs->pstats;
+    tally_kstats_term(dst);
+    *dst = s; /* takes over s.parts */
+    pthread_mutex_unlock(&obs->stats_mu);
+    return 0; /* librdkafka frees json */
+}
+
+void tally_obs_kafka_conf(tally_engine_t *eng, rd_kafka_conf_t *c) {
+    if (!eng->conf.http_listen) return;
+    bool user_set = false;
+    for (int i = 0; i < eng->conf.kafka_cnt; i++)
+        user_set = user_set || strcmp(eng->conf.kafka[i].key, "statistics.interval.ms") == 0;
+    char err[256];
+    if (!user_set && rd_kafka_conf_set(c, "statistics.interval.ms", STATS_INTERVAL, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+        tally_warn("statistics.interval.ms: %s; no librdkafka metrics", err);
+    rd_kafka_conf_set_stats_cb(c, stats_cb);
+}
+
+/* ---- numbers gathered from the engine (control thread: it owns parts and the loop) ---- */
+
+static int64_t high_watermark(tally_engine_t *eng, const tally_part_t *p) {
+    int64_t lo = -1, hi = -1;
+    /* Cached from the last fetch response: never blocks. */
+    if (rd_kafka_get_watermark_offsets(eng->consumer, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return hi;
+}
+
+static uint64_t keys_in_memory(tally_engine_t *eng) {
+    /* Workers grow their tables while this runs: an unlocked read of each table's size, so the sum is
+     * a gauge that may lag by a few inserts, never used for a decision. */
+    uint64_t n = 0;
+    for (int w = 0; w < eng->nworkers; w++) n += tally_wordtab_size(eng->workers[w].tab);
+    return n;
+}
+
+static int64_t resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    long long size = 0, rss = -1;
+    if (fscanf(f, "%lld %lld", &size, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+static tally_snap_state_t snap_state(tally_engine_t *eng) {
+    switch (eng->state_) {
+    case ENG_STARTING: return TALLY_SNAP_STARTING;
+    case ENG_RUNNING: return TALLY_SNAP_RUNNING;
+    case ENG_STOPPING: return TALLY_SNAP_STOPPING;
+    case ENG_STOPPED: return TALLY_SNAP_STOPPED;
+    }
+    return TALLY_SNAP_STOPPED;
+}
+
+static bool fenced(tally_engine_t *eng) {
+    pthread_mutex_lock(&eng->err_mu);
+    bool f = eng->async_err == TALLY_EXIT_FENCED;
+    pthread_mutex_unlock(&eng->err_mu);
+    return f || eng->exit_status == TALLY_EXIT_FENCED;
+}
+
+/* ---- /metrics ---- */
+
+static void metrics_partitions(tally_obs_t *obs, tally_buf_t *b) {
+    tally_engine_t *eng = obs->eng;
+    char pbuf[16], wbuf[16];
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"tally_partition_committed_offset", "Offset below which the partition's input is committed (output and state)."},
+        {"tally_partition_read_offset", "Offset after the last record the partition thread has read."},
+        {"tally_partition_high_watermark", "The partition's high watermark as librdkafka last fetched it."},
+        {"tally_partition_lag", "Records not yet committed: high watermark - committed offset."},
+        {"tally_partition_fetch_queue_records", "Records fetched by librdkafka, waiting for the partition thread."},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        tally_prom_family(b, fam[f].name, "gauge", fam[f].help);
+        for (int i = 0; i < eng->nparts; i++) {
+            tally_part_t *p = &eng->parts[i];
+            snprintf(pbuf, sizeof(pbuf), "%d", (int)p->partition);
+            const char *labels[] = {"topic", p->topic, "partition", pbuf, NULL};
+            int64_t hi = high_watermark(eng, p), v = 0;
+            switch (f) {
+            case 0: v = p->committed; break;
+            case 1: v = atomic_load_explicit(&p->seen, memory_order_acquire); break;
+            case 2: v = hi; break;
+            case 3: v = hi < 0 ? -1 : hi > p->committed ? hi - p->committed : 0; break;
+            case 4: v = p->queue ? (int64_t)rd_kafka_queue_length(p->queue) : 0; break;
+            }
+            if (v >= 0) tally_prom_int(b, fam[f].name, labels, v);
+        }
+    }
+    tally_prom_family(b, "tally_ring_occupancy", "gauge",
+                      "Word batches waiting in the ring from a partition thread to a worker (capacity 64).");
+    for (int i = 0; i < eng->nparts; i++) {
+        tally_part_t *p = &eng->parts[i];
+        if (!p->rings) continue;
+        snprintf(pbuf, sizeof(pbuf), "%d", (int)p->partition);
+        for (int w = 0; w < eng->nworkers; w++) {
+            snprintf(wbuf, sizeof(wbuf), "%d", w);
+            const char *labels[] = {"topic", p->topic, "partition", pbuf, "worker", wbuf, NULL};
+            tally_prom_uint(b, "tally_ring_occupancy", labels, tally_spsc_size(&p->rings[w]));
+        }
+    }
+}
+
+static void metrics_kafka(tally_obs_t *obs, tally_buf_t *b) {
+    char pbuf[16];
+    pthread_mutex_lock(&obs->stats_mu);
+    const tally_kstats_t *c = &obs->cstats, *p = &obs->pstats;
+    tally_prom_family(b, "tally_kafka_consumer_lag", "gauge",
+                      "librdkafka statistics: consumer_lag per assigned partition; absent while librdkafka "
+                      "reports -1, which is always with exactly_once (offsets commit through the producer).");
+    for (int i = 0; i < c->nparts; i++) {
+        if (c->parts[i].consumer_lag < 0) continue;
+        snprintf(pbuf, sizeof(pbuf), "%d", (int)c->parts[i].partition);
+        const char *labels[] = {"topic", c->parts[i].topic, "partition", pbuf, NULL};
+        tally_prom_int(b, "tally_kafka_consumer_lag", labels, c->parts[i].consumer_lag);
+    }
+    if (c->rxmsgs >= 0) {
+        tally_prom_family(b, "tally_kafka_consumer_messages_received_total", "counter",
+                          "librdkafka statistics: rxmsgs, messages the consumer received from brokers.");
+        tally_prom_int(b, "tally_kafka_consumer_messages_received_total", NULL, c->rxmsgs);
+    }
+    if (p->msg_cnt >= 0) {
+        tally_prom_family(b, "tally_kafka_producer_queue_messages", "gauge",
+                          "librdkafka statistics: msg_cnt, messages waiting in the output producer's queues.");
+        tally_prom_int(b, "tally_kafka_producer_queue_messages", NULL, p->msg_cnt);
+    }
+    if (p->txmsgs >= 0) {
+        tally_prom_family(b, "tally_kafka_producer_messages_sent_total", "counter",
+                          "librdkafka statistics: txmsgs, messages the output producer sent to brokers.");
+        tally_prom_int(b, "tally_kafka_producer_messages_sent_total", NULL, p->txmsgs);
+    }
+    pthread_mutex_unlock(&obs->stats_mu);
+}
+
+static tally_blob_t *build_metrics(tally_obs_t *obs) {
+    tally_engine_t *eng = obs->eng;
+    const tally_config_t *c = &eng->conf;
+    tally_buf_t *b = &obs->buf;
+    tally_buf_reset(b);
+    tally_prom_family(b, "tally_up", "gauge", "1 while the engine runs (commits or waits for input), else 0.");
+    tally_prom_int(b, "tally_up", NULL, eng->state_ == ENG_RUNNING);
+    {
+        const char *labels[] = {"application_id", c->application_id,
+                                "sink", c->sink == TALLY_SINK_KAFKA ? "kafka" : "console",
+                                "guarantee", c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
+                                NULL};
+        tally_prom_family(b, "tally_info", "gauge", "Constant 1; the labels describe the job.");
+        tally_prom_int(b, "tally_info", labels, 1);
+    }
+    struct {
+        const char *name, *help;
+        uint64_t v;
+    } counters[] = {
+        {"tally_input_lines_total", "Input lines (records) in committed epochs.", obs->lines_total},
+        {"tally_input_words_total", "Words counted in committed epochs.", obs->words_total},
+        {"tally_words_dropped_total", "Words not counted because they are longer than max.word.bytes.", obs->dropped_total},
+        {"tally_output_records_total", "Output records (changed keys) in committed epochs.", obs->output_total},
+        {"tally_epochs_committed_total", "Epochs committed (Kafka transactions with exactly_once).", eng->commits},
+        {"tally_transactions_aborted_total", "Epochs rolled back (transactions aborted, or failed at_least_once commits).",
+         eng->aborts},
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        tally_prom_family(b, counters[i].name, "counter", counters[i].help);
+        tally_prom_uint(b, counters[i].name, NULL, counters[i].v);
+    }
+    tally_prom_family(b, "tally_epoch", "gauge", "The last committed epoch.");
+    tally_prom_uint(b, "tally_epoch", NULL, eng->committed_epoch);
+    tally_prom_family(b, "tally_last_commit_timestamp_seconds", "gauge",
+                      "Unix time of the last commit (0 before the first).");
+    tally_prom_float(b, "tally_last_commit_timestamp_seconds", NULL, obs->last_commit_wall);
+    tally_prom_family(b, "tally_last_epoch_duration_seconds", "gauge",
+                      "Phases of the last committed epoch: process (barrier to all workers done), commit (Kafka), state (RocksDB write).");
+    const char *lp[] = {"phase", "process", NULL}, *lc[] = {"phase", "commit", NULL}, *ls[] = {"phase", "state", NULL};
+    tally_prom_float(b, "tally_last_epoch_duration_seconds", lp, obs->last.process_s);
+    tally_prom_float(b, "tally_last_epoch_duration_seconds", lc, obs->last.commit_s);
+    tally_prom_float(b, "tally_last_epoch_duration_seconds", ls, obs->last.state_s);
+    tally_prom_family(b, "tally_keys_in_memory", "gauge", "Words in the workers' tables (the in-memory cache of the state).");
+    tally_prom_uint(b, "tally_keys_in_memory", NULL, keys_in_memory(eng));
+    tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
+    tally_prom_int(b, "tally_assigned_partitions", NULL, eng->nparts);
+    metrics_partitions(obs, b);
+    int64_t rss = resident_bytes();
+    if (rss >= 0) {
+        tally_prom_family(b, "tally_process_resident_bytes", "gauge", "Resident memory of the process (/proc/self/statm).");
+        tally_prom_int(b, "tally_process_resident_bytes", NULL, rss);
+    }
+    metrics_kafka(obs, b);
+    return tally_blob_new(b, NULL, 0);
+}
+
+/* ---- snapshot ---- */
+
+static void publish(tally_obs_t *obs) {
+    if (!obs->box) return;
+    tally_engine_t *eng = obs->eng;
+    tally_snap_t *s = tally_snap_new();
+    if (!s) return;
+    s->state = snap_state(eng);
+    s->fenced = fenced(eng);
+    snprintf(s->problem, sizeof(s->problem), "%s", obs->problem);
+    snprintf(s->problem_kind, sizeof(s->problem_kind), "%s", obs->problem_kind);
+    s->published = tally_snap_now();
+    s->commit_ok = obs->commit_ok;
+    s->stall_limit_s = obs->stall_limit;
+    s->last_commit_wall = obs->last_commit_wall;
+    s->epoch = eng->committed_epoch;
+    s->commits = eng->commits;
+    s->aborts = eng->aborts;
+    s->metrics = build_metrics(obs);
+    s->progress = tally_blob_ref(obs->progress_blob);
+    s->top = tally_blob_ref(obs->top_blob);
+    tally_snapbox_publish(obs->box, s);
+}
+
+/* ---- health tracking (every second) ---- */
+
+static void track_health(tally_obs_t *obs) {
+    tally_engine_t *eng = obs->eng;
+    double now = tally_snap_now();
+    bool pending = eng->epoch_in_flight;
+    for (int i = 0; i < eng->nparts && !pending; i++)
+        pending = atomic_load_explicit(&eng->parts[i].seen, memory_order_acquire) != eng->parts[i].committed;
+    /* Nothing to commit is as good as a commit: an idle input is healthy. */
+    if (!pending) obs->commit_ok = now;
+
+    if (eng->nparts != obs->ntrack) {
+        track_t *t = realloc(obs->track, (size_t)(eng->nparts ? eng->nparts : 1) * sizeof(*t));
+        if (!t) return;
+        for (int i = obs->ntrack; i < eng->nparts; i++) t[i] = (track_t){0};
+        for (int i = eng->nparts; i < obs->ntrack; i++) free(t[i].topic);
+        obs->track = t;
+        obs->ntrack = eng->nparts;
+    }
+    obs->problem[0] = obs->problem_kind[0] = '\0';
+    for (int i = 0; i < eng->nparts; i++) {
+        tally_part_t *p = &eng->parts[i];
+        track_t *t = &obs->track[i];
+        int64_t seen = atomic_load_explicit(&p->seen, memory_order_acquire);
+        if (!t->topic || strcmp(t->topic, p->topic) != 0 || t->partition != p->partition) {
+            free(t->topic);
+            t->topic = strdup(p->topic);
+            t->partition = p->partition;
+            t->seen = seen;
+            t->since = now;
+        }
+        if (seen != t->seen) {
+            t->seen = seen;
+            t->since = now;
+        }
+        int64_t hi = high_watermark(eng, p);
+        int64_t lag = hi < 0 ? 0 : hi - seen;
+        int64_t queued = p->queue ? (int64_t)rd_kafka_queue_length(p->queue) : 0;
+        if (!obs->problem[0] && eng->pipeline_up &&
+            tally_health_part_stuck(now - t->since, lag, queued, obs->stall_limit)) {
+            snprintf(obs->problem_kind, sizeof(obs->problem_kind), "stuck");
+            snprintf(obs->problem, sizeof(obs->problem),
+                     "the partition thread of %s[%d] has read nothing for %.0f s while %" PRId64
+                     " records wait in its fetch queue (lag %" PRId64 ")",
+                     p->topic, (int)p->partition, now - t->since, queued, lag);
+        }
+    }
+}
+
+/* Starts the HTTP server. An address in use is not fatal: a predecessor with the same configuration
+ * holds it until this instance fences it and it exits, so the timer tries again every second. */
+static int http_start(tally_obs_t *obs) {
+    const char *addr = obs->eng->conf.http_listen;
+    char errstr[512];
+    int r = tally_http_new(&obs->http, addr, obs->box, errstr, sizeof(errstr));
+    if (r == TALLY_EIO) {
+        if (!obs->http_retry) tally_warn("%s; trying again every second", errstr);
+        obs->http_retry = true;
+        return 0;
+    }
+    if (r) {
+        tally_err("%s", errstr);
+        return r;
+    }
+    obs->http_retry = false;
+    tally_info("http: serving /metrics /healthz /progress /top and the live page on http://%s/", addr);
+    return 0;
+}
+
+static void on_tick(uv_timer_t *timer) {
+    tally_obs_t *obs = timer->data;
+    if (obs->http_retry) http_start(obs);
+    track_health(obs);
+    if (obs->progress_rk) rd_kafka_poll(obs->progress_rk, 0);
+    publish(obs);
+}
+
+/* ---- progress ---- */
+
+static void progress_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    tally_engine_t *eng = opaque;
+    if (m->err) tally_warn("progress record to %s not delivered: %s", eng->conf.progress_topic, rd_kafka_err2str(m->err));
+}
+
+static void seed_one(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+    tally_obs_t *obs = opaque;
+    if (tally_topk_offer(obs->top, word, len, count)) obs->top_seeded = false;
+}
+
+typedef struct {
+    tally_buf_t *b;
+    size_t *ends;   /* [n]: offset after each item */
+    size_t k;
+} top_ctx_t;
+
+static void top_item(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+    top_ctx_t *c = opaque;
+    char small[512];
+    size_t need = TALLY_JSON_MAX(len);
+    char *j = need <= sizeof(small) ? small : malloc(need);
+    if (!j) {
+        c->b->oom = true;
+        return;
+    }
+    if (c->k) tally_buf_puts(c->b, ",");
+    tally_buf_append(c->b, j, tally_json_word_count(j, word, len, count));
+    if (j != small) free(j);
+    c->ends[c->k++] = c->b->len;
+}
+
+static void top_update(tally_obs_t *obs) {
+    tally_engine_t *eng = obs->eng;
+    if (!obs->top_seeded) {
+        /* Once, at the first commit (after recovery): the words counted before this run. Later
+         * epochs bring every changed count, which keeps the map exact (tally/topk.h). */
+        tally_topk_clear(obs->top);
+        double t0 = tally_snap_now();
+        obs->top_seeded = true;
+        if (tally_state_foreach_count(eng->state, seed_one, obs) != 0) {
+            tally_warn("/top: cannot read the state; trying again at the next epoch");
+            obs->top_seeded = false;
+        }
+        tally_debug("/top: seeded from the state in %.0f ms", (tally_snap_now() - t0) * 1e3);
+    } else {
+        for (int w = 0; w < eng->nworkers; w++) {
+            tally_worker_t *wk = &eng->workers[w];
+            for (size_t off = 0; off < wk->out_len;) {
+                uint32_t len;
+                int64_t count;
+                memcpy(&len, wk->out + off, 4);
+                memcpy(&count, wk->out + off + 4, 8);
+                /* Out of memory: the map may have missed a word, so it is rebuilt at the next epoch. */
+                if (tally_topk_offer(obs->top, wk->out + off + 12, len, count)) obs->top_seeded = false;
+                off += 12 + len;
+            }
+        }
+    }
+    /* The JSON array and where each item ends, so that /top?n=k is a prefix of it. */
+    size_t n = tally_topk_size(obs->top);
+    top_ctx_t c = {.b = &obs->buf, .ends = calloc(n ? n : 1, sizeof(size_t))};
+    if (!c.ends) return;
+    tally_buf_reset(c.b);
+    tally_buf_puts(c.b, "[");
+    int r = tally_topk_best(obs->top, n, top_item, &c);
+    tally_buf_puts(c.b, "]");
+    tally_blob_t *bl = !r && c.k == n ? tally_blob_new(c.b, c.ends, n) : NULL;
+    free(c.ends);
+    if (!bl) return;
+    tally_blob_unref(obs->top_blob);
+    obs->top_blob = bl;
+}
+
+void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
+    tally_obs_t *obs = eng->obs;
+    double total_s = ep->process_s + ep->commit_s + ep->state_s;
+    if (!obs) {
+        tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms, "
+                   "commit %.0f ms, state %.0f ms", eng->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
+                   ep->commit_s * 1e3, ep->state_s * 1e3);
+        return;
+    }
+    double now = tally_snap_now(), wall = wall_now();
+    obs->lines_total += ep->lines;
+    obs->words_total += ep->words;
+    obs->dropped_total += ep->dropped;
+    obs->output_total += ep->keys;
+    obs->last = *ep;
+
+    tally_progress_source_t *src = calloc((size_t)(eng->nparts ? eng->nparts : 1), sizeof(*src));
+    for (int i = 0; src && i < eng->nparts; i++) {
+        tally_part_t *p = &eng->parts[i];
+        src[i] = (tally_progress_source_t){.topic = p->topic, .partition = p->partition, .start_offset = p->committed,
+                                           .end_offset = p->cut, .high_watermark = high_watermark(eng, p)};
+    }
+    char sink[300];
+    if (eng->conf.sink == TALLY_SINK_KAFKA) snprintf(sink, sizeof(sink), "kafka:%s", eng->conf.output_topic);
+    else snprintf(sink, sizeof(sink), "console");
+    double since = now - (obs->last_commit_mono > 0 ? obs->last_commit_mono : obs->start_mono);
+    tally_progress_t pr = {
+        .id = eng->conf.application_id,
+        .epoch = eng->epoch,
+        .timestamp = wall,
+        .lines = ep->lines,
+        .words = ep->words,
+        .dropped = ep->dropped,
+        .input_rate = since > 0 ? (double)ep->lines / since : -1,
+        .processed_rate = total_s > 0 ? (double)ep->lines / total_s : -1,
+        .keys_updated = ep->keys,
+        .keys_in_memory = keys_in_memory(eng),
+        .process_ms = ep->process_s * 1e3,
+        .commit_ms = ep->commit_s * 1e3,
+        .state_ms = ep->state_s * 1e3,
+        .commits = eng->commits,
+        .aborts = eng->aborts,
+        .sink = sink,
+        .sources = src,
+        .nsources = src ? eng->nparts : 0,
+    };
+    tally_buf_t *b = &obs->buf;
+    tally_buf_reset(b);
+    tally_progress_json(&pr, true, b);
+    if (tally_buf_ok(b)) {
+        tally_progress_hist_add(obs->hist, b->data, b->len);
+        if (obs->progress_rk) {
+            rd_kafka_resp_err_t e = rd_kafka_producev(
+                obs->progress_rk, RD_KAFKA_V_TOPIC(eng->conf.progress_topic),
+                RD_KAFKA_V_KEY(eng->conf.application_id, strlen(eng->conf.application_id)),
+                RD_KAFKA_V_VALUE(b->data, b->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (e) tally_warn("progress record to %s dropped: %s", eng->conf.progress_topic, rd_kafka_err2str(e));
+            rd_kafka_poll(obs->progress_rk, 0);
+        }
+        if (b->len > LOG_JSON_MAX) {
+            tally_buf_reset(b);
+            tally_progress_json(&pr, false, b);
+        }
+    }
+    tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms, commit %.0f "
+               "ms, state %.0f ms; progress %s", eng->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
+               ep->commit_s * 1e3, ep->state_s * 1e3, tally_buf_ok(b) ? b->data : "{}");
+    free(src);
+
+    obs->last_commit_mono = obs->commit_ok = now;
+    obs->last_commit_wall = wall;
+    if (obs->box) {
+        tally_blob_t *pb = tally_progress_hist_blob(obs->hist);
+        if (pb) {
+            tally_blob_unref(obs->progress_blob);
+            obs->progress_blob = pb;
+        }
+        if (obs->top) top_update(obs);
+    }
+}
+
+void tally_obs_publish(tally_engine_t *eng) {
+    if (eng->obs) publish(eng->obs);
+}
+
+/* ---- lifecycle ---- */
+
+static void log_config(const tally_config_t *c) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return;
+    tally_config_print(c, f); /* secrets masked there */
+    fclose(f);
+    tally_buf_t line;
+    tally_buf_init(&line);
+    for (char *s = text, *nl; s && *s; s = nl ? nl + 1 : NULL) {
+        nl = strchr(s, '\n');
+        if (nl) *nl = '\0';
+        if (*s == '#' || !*s) continue;
+        if (line.len > 1500) {
+            tally_info("config: %s", line.data);
+            tally_buf_reset(&line);
+        }
+        if (line.len) tally_buf_puts(&line, " ");
+        tally_buf_puts(&line, s);
+    }
+    if (line.len && tally_buf_ok(&line)) tally_info("config: %s", line.data);
+    tally_buf_term(&line);
+    free(text);
+}
+
+static int start_progress_producer(tally_obs_t *obs) {
+    tally_engine_t *eng = obs->eng;
+    char errstr[512];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    if (tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr))) {
+        rd_kafka_conf_destroy(c);
+        tally_err("progress.topic producer: %s", errstr);
+        return TALLY_ECONFIG;
+    }
+    rd_kafka_conf_set_dr_msg_cb(c, progress_dr);
+    rd_kafka_conf_set_opaque(c, eng);
+    obs->progress_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
+    if (!obs->progress_rk) {
+        tally_err("cannot create the progress.topic producer: %s", errstr);
+        return TALLY_EKAFKA;
+    }
+    rd_kafka_topic_t *t = rd_kafka_topic_new(obs->progress_rk, eng->conf.progress_topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(obs->progress_rk, 0, t, &md, 30000);
+    rd_kafka_topic_destroy(t);
+    if (!e) {
+        e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        rd_kafka_metadata_destroy(md);
+    }
+    if (e) {
+        tally_err("progress.topic=%s: %s on %s (create it first)", eng->conf.progress_topic, rd_kafka_err2str(e),
+                  eng->conf.bootstrap_servers);
+        return TALLY_EKAFKA;
+    }
+    return 0;
+}
+
+int tally_obs_start(tally_engine_t *eng) {
+    log_config(&eng->conf);
+    tally_obs_t *obs = calloc(1, sizeof(*obs));
+    if (!obs) return TALLY_ENOMEM;
+    eng->obs = obs;
+    obs->eng = eng;
+    pthread_mutex_init(&obs->stats_mu, NULL);
+    tally_kstats_init(&obs->cstats);
+    tally_kstats_init(&obs->pstats);
+    tally_buf_init(&obs->buf);
+    obs->start_mono = obs->commit_ok = tally_snap_now();
+    obs->stall_limit = tally_health_stall_limit(eng->conf.trigger_interval_ms);
+    obs->hist = tally_progress_hist_new(HISTORY);
+    if (!obs->hist) return TALLY_ENOMEM;
+
+    uv_timer_init(&eng->loop, &obs->timer);
+    obs->timer.data = obs;
+    uv_timer_start(&obs->timer, on_tick, 1000, 1000);
+    obs->timer_on = true;
+
+    if (eng->conf.http_listen) {
+        obs->box = tally_snapbox_new();
+        obs->top = tally_topk_new(TOP_CAP);
+        if (!obs->box || !obs->top) return TALLY_ENOMEM;
+        publish(obs);
+        int r = http_start(obs);
+        if (r) return r;
+    }
+    if (eng->conf.progress_topic) {
+        int r = start_progress_producer(obs);
+        if (r) return r;
+        tally_info("progress records go to %s (not transactional)", eng->conf.progress_topic);
+    }
+    return 0;
+}
+
+void tally_obs_state(tally_engine_t *eng) {
+    tally_obs_t *obs = eng->obs;
+    if (eng->state_ == ENG_RUNNING)
+        tally_info("running: consuming %s%s as group %s", eng->conf.input_topics[0],
+                   eng->conf.input_topic_cnt > 1 ? ",..." : "", eng->conf.application_id);
+    else if (eng->state_ == ENG_STOPPED && eng->exit_status)
+        tally_info("stopped with exit status %d%s", eng->exit_status,
+                   eng->exit_status == TALLY_EXIT_FENCED ? " (fenced by a newer instance)" : "");
+    if (obs) publish(obs);
+}
+
+void tally_obs_stop(tally_engine_t *eng) {
+    tally_obs_t *obs = eng->obs;
+    if (!obs) return;
+    if (obs->timer_on) {
+        uv_timer_stop(&obs->timer);
+        obs->timer_on = false;
+    }
+    publish(obs);
+    tally_http_destroy(obs->http);
+    obs->http = NULL;
+    obs->http_retry = false;
+    if (obs->progress_rk) {
+        rd_kafka_resp_err_t e = rd_kafka_flush(obs->progress_rk, 5000);
+        if (e) tally_warn("progress records not flushed to %s: %s", eng->conf.progress_topic, rd_kafka_err2str(e));
+        rd_kafka_destroy(obs->progress_rk);
+        obs->progress_rk = NULL;
+    }
+}
+
+void tally_obs_destroy(tally_engine_t *eng) {
+    tally_obs_t *obs = eng->obs;
+    if (!obs) return;
+    tally_http_destroy(obs->http);
+    if (obs->progress_rk) rd_kafka_destroy(obs->progress_rk);
+    tally_snapbox_destroy(obs->box);
+    tally_progress_hist_destroy(obs->hist);
+    tally_topk_destroy(obs->top);
+    tally_blob_unref(obs->progress_blob);
+    tally_blob_unref(obs->top_blob);
+    for (int i = 0; i < obs->ntrack; i++) free(obs->track[i].topic);
+    free(obs->track);
+    tally_kstats_term(&obs->cstats);
+    tally_kstats_term(&obs->pstats);
+    pthread_mutex_destroy(&obs->stats_mu);
+    tally_buf_term(&obs->buf);
+    free(obs);
+    eng->obs = NULL;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* Bad input: null values, empty values, tombstones, a record of several MB, a word of 1 MB and words
+ * at and past max.word.bytes; then a flood of distinct words larger than state.cache.max.words
+ * arriving at once. No stall, valid output, exact counts for what is countable, the rest counted
+ * as dropped; memory is bounded by the cache (peak RSS printed). */
+#include <signal.h>
+
+#include "harness.h"
+
+static void odd_records(void) {
+    const char *in = th_unique("bad-in"), *out = th_unique("bad-out"), *app = th_unique("bad");
+    th_create_topic(in, 2);
+    th_create_topic(out, 2);
+    th_counts_t *truth = th_counts_new();
+    rd_kafka_t *p = th_producer();
+    th_produce(p, in, 0, NULL, 0, NULL, 0);        /* null value */
+    th_produce(p, in, 1, "key", 3, NULL, 0);       /* tombstone */
+    th_produce(p, in, 0, NULL, 0, "", 0);          /* empty value */
+    th_produce(p, in, 1, NULL, 0, "\r\n\t ", 4);   /* whitespace only */
+    /* A record of ~6 MB made of many short words. */
+    size_t big_len = 6 * 1024 * 1024;
+    char *big = malloc(big_len);
+    ASSERT(big);
+    size_t n = 0;
+    for (int i = 0; n + 16 < big_len; i++) n += (size_t)snprintf(big + n, big_len - n, "big%d ", i % 1000);
+    th_counts_add_line(truth, big, n);
+    th_produce(p, in, 0, NULL, 0, big, n);
+    /* One word of 1 MB, one of max.word.bytes + 1 (both dropped), one of exactly max.word.bytes. */
+    memset(big, 'x', 1024 * 1024);
+    th_produce(p, in, 1, NULL, 0, big, 1024 * 1024);
+    th_produce(p, in, 1, NULL, 0, big, 1025);
+    memset(big, 'y', 1024);
+    th_counts_add_line(truth, big, 1024);
+    th_produce(p, in, 1, NULL, 0, big, 1024);
+    free(big);
+    const char *after = "still counted after the odd ones";
+    th_counts_add_line(truth, after, strlen(after));
+    th_produce(p, in, 0, NULL, 0, after, strlen(after));
+    th_flush_destroy(p);
+
+    th_engine_t e;
+    th_engine_init(&e, app, in, out, NULL);
+    th_engine_start(&e);
+    th_wait_committed(app, in, 120, &e);
+    ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
+    ASSERT_EQ(th_system("grep -q '2 words longer than max.word.bytes=1024 were not counted' %s", e.log), 0);
+    th_output_stats_t s = th_check_output(out, truth, 1);
+    ASSERT_EQ(s.words, (long)th_counts_size(truth));
+    th_counts_destroy(truth);
+}
+
+static long peak_rss_kb(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static void distinct_flood(void) {
+    const char *in = th_unique("flood-in"), *out = th_unique("flood-out"), *app = th_unique("flood");
+    th_create_topic(in, 4);
+    th_create_topic(out, 4);
+    enum { WORDS = 5000000, PER_LINE = 20 };
+    th_counts_t *truth = th_counts_new();
+    rd_kafka_t *p = th_producer();
+    char line[PER_LINE * 16];
+    for (int i = 0; i < WORDS / PER_LINE; i++) {
+        size_t n = 0;
+        for (int w = 0; w < PER_LINE; w++)
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%sd%d", w ? " " : "", i * PER_LINE + w);
+        th_counts_add_line(truth, line, n);
+        th_produce(p, in, -1, NULL, 0, line, n);
+    }
+    th_flush_destroy(p);
+    fprintf(stderr, "produced %d distinct words\n", WORDS);
+
+    th_engine_t e;
+    th_engine_init(&e, app, in, out, "state.cache.max.words=500000\ntrigger.interval.ms=30000\n");
+    th_engine_start(&e);
+    th_wait_committed(app, in, 300, &e);
+    long rss = peak_rss_kb(e.pid);
+    ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
+    th_system("grep -c 'epoch .* committed' %s | sed 's/^/transactions for the flood (trigger interval 30 s): /' >&2", e.log);
+    fprintf(stderr, "peak RSS with %d distinct words and state.cache.max.words=500000: %ld MB\n", WORDS, rss / 1024);
+    /* The cache bound split the flood into several transactions although the timer never fired. */
+    ASSERT_EQ(th_system("test $(grep -c 'epoch .* committed' %s) -ge 5", e.log), 0);
+    th_output_stats_t s = th_check_output(out, truth, 1);
+    ASSERT_EQ(s.words, WORDS);
+    th_counts_destroy(truth);
+}
+
+int main(void) {
+    th_bootstrap();
+    odd_records();
+    distinct_flood();
+    return 0;
+}

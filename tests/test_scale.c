@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/* Scaling by adding partitions: two input topics count into one state; partitions are added to one of
+ * them (2 -> 4 -> 8) while input flows to all of them, the engine is SIGKILLed once in between and
+ * restarted later with another `workers` value. Every count must stay exact and strictly increasing. */
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+typedef struct {
+    const char *a, *b;
+    th_counts_t *truth;
+    volatile int stop;
+    long lines;
+} feeder_t;
+
+static void *feed(void *arg) {
+    feeder_t *f = arg;
+    rd_kafka_t *p = th_producer();
+    unsigned long long r = 0x2545F4914F6CDD1DULL;
+    char line[128];
+    while (!f->stop) {
+        for (int i = 0; i < 500; i++) {
+            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            int n = snprintf(line, sizeof(line), "s%llu s%llu", (r >> 8) % 700, (r >> 24) % 700);
+            th_counts_add_line(f->truth, line, (size_t)n);
+            th_produce(p, (r >> 40) % 3 ? f->a : f->b, -1, NULL, 0, line, (size_t)n);
+            f->lines++;
+        }
+        usleep(10000);
+    }
+    th_flush_destroy(p);
+    return NULL;
+}
+
+int main(void) {
+    th_bootstrap();
+    const char *a = th_unique("scale-a"), *b = th_unique("scale-b"), *out = th_unique("scale-out"),
+               *app = th_unique("scale");
+    th_create_topic(a, 2);
+    th_create_topic(b, 1);
+    th_create_topic(out, 4);
+
+    char inputs[512];
+    snprintf(inputs, sizeof(inputs), "%s,%s", a, b);
+    th_engine_t e;
+    th_engine_init(&e, app, inputs, out, "workers=2\nmetadata.refresh.interval.ms=1000\nstarting.offsets=latest\n");
+    th_engine_start(&e);
+    sleep(2); /* latest: the engine must be at the end before the input that counts begins */
+
+    feeder_t f = {.a = a, .b = b, .truth = th_counts_new()};
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    sleep(2);
+    th_add_partitions(a, 4);
+    fprintf(stderr, "added partitions: %s has 4\n", a);
+    sleep(3);
+    ASSERT_EQ(th_engine_signal_wait(&e, SIGKILL, 30), 128 + SIGKILL);
+    th_engine_start(&e);
+    sleep(2);
+    th_add_partitions(a, 8);
+    fprintf(stderr, "added partitions: %s has 8\n", a);
+    sleep(4);
+    f.stop = 1;
+    pthread_join(t, NULL);
+    th_wait_committed(app, a, 120, &e);
+    th_wait_committed(app, b, 120, &e);
+    ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
+
+    ASSERT_EQ(th_system("grep -q 'assigned.*%s\\[7\\]' %s", a, e.log), 0);
+    fprintf(stderr, "fed %ld lines across %s (2->4->8 partitions) and %s\n", f.lines, a, b);
+
+    /* Another worker count on the same state. */
+    FILE *cf = fopen(e.conf, "a");
+    ASSERT(cf);
+    fputs("workers=1\n", cf);
+    fclose(cf);
+    th_engine_start(&e);
+    th_produce_words(a, 5000, 5, 700, f.truth);
+    th_produce_words(b, 5000, 6, 700, f.truth);
+    th_wait_committed(app, a, 120, &e);
+    th_wait_committed(app, b, 120, &e);
+    ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
+    ASSERT_EQ(th_system("grep -q 'workers=1' %s", e.log), 0);
+
+    th_output_stats_t s = th_check_output(out, f.truth, 1);
+    ASSERT_EQ(s.words, (long)th_counts_size(f.truth));
+    th_counts_destroy(f.truth);
+    return 0;
+}
