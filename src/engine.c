@@ -57,6 +57,15 @@ void tally_engine_raise(tally_engine_t *eng, int exit_status, const char *fmt, .
     uv_async_send(&eng->wake);
 }
 
+/* The raised error's status and message (0 and "" when none). */
+static int take_error(tally_engine_t *eng, char *msg, size_t size) {
+    pthread_mutex_lock(&eng->err_mu);
+    int status = eng->async_err;
+    snprintf(msg, size, "%s", eng->async_errstr);
+    pthread_mutex_unlock(&eng->err_mu);
+    return status;
+}
+
 static int pending_error(tally_engine_t *eng) {
     pthread_mutex_lock(&eng->err_mu);
     int e = eng->async_err;
@@ -376,22 +385,19 @@ static void print_console(tally_engine_t *eng) {
     char *json = NULL;
     size_t cap = 0;
     for (int w = 0; w < eng->nworkers; w++) {
-        tally_worker_t *wk = &eng->workers[w];
-        for (size_t off = 0; off < wk->out_len;) {
-            uint32_t len;
-            int64_t count;
-            memcpy(&len, wk->out + off, 4);
-            memcpy(&count, wk->out + off + 4, 8);
+        const uint8_t *word;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_out_next(&eng->workers[w], &off, &word, &len, &count);) {
             if (TALLY_JSON_MAX(len) > cap) {
                 cap = TALLY_JSON_MAX(len);
                 char *j = realloc(json, cap);
                 if (!j) break;
                 json = j;
             }
-            size_t jl = tally_json_word_count(json, wk->out + off + 12, len, count);
+            size_t jl = tally_json_word_count(json, word, len, count);
             fwrite(json, 1, jl, stdout);
             fputc('\n', stdout);
-            off += 12 + len;
         }
     }
     free(json);
@@ -485,15 +491,11 @@ static void epoch_finish(tally_engine_t *eng) {
     t0 = now_s();
     tally_state_batch_t *b = tally_state_batch_new();
     for (int w = 0; w < eng->nworkers; w++) {
-        tally_worker_t *wk = &eng->workers[w];
-        for (size_t off = 0; off < wk->out_len;) {
-            uint32_t len;
-            int64_t count;
-            memcpy(&len, wk->out + off, 4);
-            memcpy(&count, wk->out + off + 4, 8);
-            tally_state_batch_put_count(b, wk->out + off + 12, len, count);
-            off += 12 + len;
-        }
+        const uint8_t *word;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_out_next(&eng->workers[w], &off, &word, &len, &count);)
+            tally_state_batch_put_count(b, word, len, count);
     }
     for (int i = 0; i < eng->nparts; i++)
         tally_state_batch_put_offset(b, eng->parts[i].topic, eng->parts[i].partition, eng->parts[i].cut);
@@ -732,11 +734,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     rd_kafka_topic_partition_list_destroy(keep);
     rd_kafka_topic_partition_list_destroy(all);
     if (r) {
-        int status = pending_error(eng);
         char msg[512];
-        pthread_mutex_lock(&eng->err_mu);
-        snprintf(msg, sizeof(msg), "%s", eng->async_errstr);
-        pthread_mutex_unlock(&eng->err_mu);
+        int status = take_error(eng, msg, sizeof(msg));
         fail(eng, status ? status : TALLY_EXIT_ERROR, "%s", *msg ? msg : tally_err_str(r));
         if (!cooperative) rd_kafka_assign(rk, NULL);
     }
@@ -767,12 +766,9 @@ static void on_trigger(uv_timer_t *t);
 static void on_wake(uv_async_t *h) {
     tally_engine_t *eng = h->data;
     if (eng->state_ == ENG_STOPPED) return;
-    int status = pending_error(eng);
+    char msg[512];
+    int status = take_error(eng, msg, sizeof(msg));
     if (status) {
-        char msg[512];
-        pthread_mutex_lock(&eng->err_mu);
-        snprintf(msg, sizeof(msg), "%s", eng->async_errstr);
-        pthread_mutex_unlock(&eng->err_mu);
         fail(eng, status, "%s", msg);
         return;
     }
@@ -837,9 +833,7 @@ static int ensure_topic(tally_engine_t *eng, rd_kafka_t *rk, const char *topic, 
     rd_kafka_topic_destroy(t);
     if (e) {
         char why[512];
-        pthread_mutex_lock(&eng->err_mu);
-        snprintf(why, sizeof(why), "%s", eng->async_errstr);
-        pthread_mutex_unlock(&eng->err_mu);
+        take_error(eng, why, sizeof(why));
         tally_err("cannot read metadata of %s=%s from %s: %s", key, topic, eng->conf.bootstrap_servers,
                   *why ? why : rd_kafka_err2str(e));
         return TALLY_EKAFKA;

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "tally/batch.h"
@@ -123,6 +124,18 @@ struct tally_engine_s {
 
     tally_obs_t *obs;             /* @locality control: progress, metrics snapshot, HTTP (src/ops) */
 };
+
+/* Walks a worker's epoch list (control thread, after the worker reported the epoch done):
+ *   for (size_t off = 0; tally_out_next(w, &off, &word, &len, &count);) ... */
+static inline bool tally_out_next(const tally_worker_t *w, size_t *off, const uint8_t **word, uint32_t *len,
+                                  int64_t *count) {
+    if (*off >= w->out_len) return false;
+    memcpy(len, w->out + *off, 4);
+    memcpy(count, w->out + *off + 4, 8);
+    *word = w->out + *off + 12;
+    *off += 12 + (size_t)*len;
+    return true;
+}
 
 /* partition.c */
 void *tally_part_main(void *arg);

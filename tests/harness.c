@@ -828,3 +828,49 @@ int th_kafka_local(const char *args) {
     return th_system("%s/scripts/kafka-local %s >&2", src, args);
 }
 
+
+/* ---- feeder ---- */
+
+#include <pthread.h>
+
+static void *feeder_main(void *arg) {
+    th_feeder_t *f = arg;
+    rd_kafka_t *p = th_producer();
+    unsigned long long r = 0x9E3779B97F4A7C15ULL;
+    char line[512];
+    while (!f->stop) {
+        for (int i = 0; i < f->burst && !f->stop; i++) {
+            size_t n = 0;
+            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            int words = 1 + (int)(r % (unsigned)f->max_words);
+            for (int w = 0; w < words && n + 40 < sizeof(line); w++) {
+                r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%llu", w ? " " : "", f->prefix,
+                                      (r >> 20) % (unsigned)f->vocab);
+            }
+            th_counts_add_line(f->truth, line, n);
+            const char *topic = f->topics[1] && f->lines % 3 == 2 ? f->topics[1] : f->topics[0];
+            th_produce(p, topic, -1, NULL, 0, line, n);
+            f->lines++;
+        }
+        usleep((useconds_t)f->pause_us);
+    }
+    th_flush_destroy(p);
+    return NULL;
+}
+
+void th_feeder_start(th_feeder_t *f) {
+    if (!f->truth) f->truth = th_counts_new();
+    if (!f->prefix) f->prefix = "f";
+    if (f->vocab <= 0) f->vocab = 1000;
+    if (f->max_words <= 0) f->max_words = 8;
+    if (f->burst <= 0) f->burst = 500;
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, feeder_main, f), 0);
+    f->thread = (unsigned long)t;
+}
+
+void th_feeder_stop(th_feeder_t *f) {
+    f->stop = 1;
+    pthread_join((pthread_t)f->thread, NULL);
+}

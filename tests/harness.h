@@ -159,3 +159,20 @@ void th_delete_topic(const char *topic);
 void th_delete_group_offsets(const char *group, const char *topic, int partitions);
 /* Runs scripts/kafka-local with the given arguments against the test broker; returns its status. */
 int th_kafka_local(const char *args);
+
+/* ---- input that keeps flowing during a test ---- */
+
+/* Produces lines of words "<prefix><n>" (n < vocab, 1..max_words per line) in a thread until
+ * th_feeder_stop, in bursts of `burst` lines with `pause_us` between them, adding each line to
+ * truth. With two topics, every third line goes to the second. */
+typedef struct th_feeder_s {
+    const char *topics[2];
+    th_counts_t *truth;
+    const char *prefix;
+    int vocab, max_words, burst, pause_us;
+    volatile int stop;
+    long lines;
+    unsigned long thread;
+} th_feeder_t;
+void th_feeder_start(th_feeder_t *f);
+void th_feeder_stop(th_feeder_t *f);

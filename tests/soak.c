@@ -3,46 +3,11 @@
  * bounced every few minutes; then every check of the fault suite. Not a meson test (it runs for as
  * long as asked): scripts/soak builds the broker and runs it.
  *   tally-soak MINUTES LINES_PER_SECOND */
-#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
-
-typedef struct {
-    const char *topic;
-    th_counts_t *truth;
-    double rate;
-    volatile int stop;
-    long lines;
-    pthread_mutex_t mu;
-} feeder_t;
-
-static void *feed(void *arg) {
-    feeder_t *f = arg;
-    rd_kafka_t *p = th_producer();
-    unsigned long long r = 0xD1B54A32D192ED03ULL;
-    char line[256];
-    double t0 = th_now();
-    while (!f->stop) {
-        /* Token bucket: as many lines as the rate allows by now. */
-        long due = (long)((th_now() - t0) * f->rate);
-        while (f->lines < due && !f->stop) {
-            size_t n = 0;
-            for (int w = 0; w < 8; w++) {
-                r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-                n += (size_t)snprintf(line + n, sizeof(line) - n, "%ss%llu", w ? " " : "", (r >> 11) % 20000);
-            }
-            th_counts_add_line(f->truth, line, n);
-            th_produce(p, f->topic, -1, NULL, 0, line, n);
-            f->lines++;
-        }
-        usleep(5000);
-    }
-    th_flush_destroy(p);
-    return NULL;
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -54,9 +19,10 @@ int main(int argc, char **argv) {
     const char *in = th_unique("soak-in"), *out = th_unique("soak-out"), *app = th_unique("soak");
     th_create_topic(in, 4);
     th_create_topic(out, 4);
-    feeder_t f = {.topic = in, .truth = th_counts_new(), .rate = rate};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    /* Bursts every 10 ms make the rate (roughly: producing takes time too). */
+    int burst = (int)(rate / 100) > 0 ? (int)(rate / 100) : 1;
+    th_feeder_t f = {.topics = {in}, .prefix = "s", .vocab = 20000, .max_words = 8, .burst = burst, .pause_us = 10000};
+    th_feeder_start(&f);
 
     th_engine_t e;
     th_engine_init(&e, app, in, out, "trigger.interval.ms=500\n");
@@ -88,8 +54,7 @@ int main(int argc, char **argv) {
         }
         fprintf(stderr, "\rsoak: %.0f s left, %ld lines, %d kills, %d bounces   ", end - th_now(), f.lines, kills, bounces);
     }
-    f.stop = 1;
-    pthread_join(t, NULL);
+    th_feeder_stop(&f);
     fprintf(stderr, "\n");
     double deadline = th_now() + 600;
     while (!th_is_committed(app, in)) {

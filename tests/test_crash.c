@@ -3,42 +3,12 @@
  * time; then the whole read_committed output is checked: per word strictly increasing (exactly_once)
  * or never decreasing (at_least_once, which may repeat), last count equal to the truth, nothing extra.
  *   test_crash exactly_once|at_least_once */
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 enum { KILLS = 6 };
-
-typedef struct {
-    const char *topic;
-    th_counts_t *truth;
-    volatile int stop;
-    long lines;
-} feeder_t;
-
-/* Produces until told to stop, at roughly 40k lines/s, so that every kill lands while input flows. */
-static void *feed(void *arg) {
-    feeder_t *f = arg;
-    rd_kafka_t *p = th_producer();
-    unsigned long long r = 0x9E3779B97F4A7C15ULL;
-    char line[256];
-    for (int i = 0; !f->stop; i++) {
-        size_t n = 0;
-        int words = 1 + (int)(r % 10);
-        for (int w = 0; w < words; w++) {
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-            n += (size_t)snprintf(line + n, sizeof(line) - n, "%sk%llu", w ? " " : "", (r >> 20) % 3000);
-        }
-        th_counts_add_line(f->truth, line, n);
-        th_produce(p, f->topic, -1, NULL, 0, line, n);
-        f->lines++;
-        if (i % 1000 == 999) usleep(25000);
-    }
-    th_flush_destroy(p);
-    return NULL;
-}
 
 int main(int argc, char **argv) {
     const char *guarantee = argc > 1 ? argv[1] : "exactly_once";
@@ -48,9 +18,9 @@ int main(int argc, char **argv) {
     th_create_topic(in, 4);
     th_create_topic(out, 4);
 
-    feeder_t f = {.topic = in, .truth = th_counts_new()};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    /* About 40k lines/s, so that every kill lands while input flows. */
+    th_feeder_t f = {.topics = {in}, .prefix = "k", .vocab = 3000, .max_words = 10, .burst = 1000, .pause_us = 25000};
+    th_feeder_start(&f);
 
     char extra[128];
     snprintf(extra, sizeof(extra), "processing.guarantee=%s\nworkers=2\n", guarantee);
@@ -71,8 +41,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kill %d done\n", kills + 1);
         th_engine_start(&e);
     }
-    f.stop = 1;
-    pthread_join(t, NULL);
+    th_feeder_stop(&f);
     double t0 = th_now();
     th_wait_committed(app, in, 300, &e);
     double secs = th_now() - t0;

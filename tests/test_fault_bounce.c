@@ -6,43 +6,19 @@
  * engine then stops with the cause (status 1 or 3) and a restart resumes exactly. Afterwards the
  * counts are exact and strictly increasing, and no transaction is left hanging (a read_committed
  * reader reaches the end). */
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "harness.h"
-
-typedef struct {
-    const char *topic;
-    th_counts_t *truth;
-    volatile int stop;
-    long lines;
-} feeder_t;
-
-/* Produces with an idempotent producer that outlives broker restarts (librdkafka retries). */
-static void *feed(void *arg) {
-    feeder_t *f = arg;
-    rd_kafka_t *p = th_producer();
-    char line[64];
-    for (unsigned i = 0; !f->stop; i++) {
-        int n = snprintf(line, sizeof(line), "b%u b%u b%u", i % 211, i % 17, i % 5);
-        th_counts_add_line(f->truth, line, (size_t)n);
-        th_produce(p, f->topic, -1, NULL, 0, line, (size_t)n);
-        f->lines++;
-        if (i % 500 == 499) usleep(20000);
-    }
-    th_flush_destroy(p);
-    return NULL;
-}
 
 int main(void) {
     th_bootstrap();
     const char *in = th_unique("bounce-in"), *out = th_unique("bounce-out"), *app = th_unique("bounce");
     th_create_topic(in, 3);
     th_create_topic(out, 3);
-    feeder_t f = {.topic = in, .truth = th_counts_new()};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    /* The producer is idempotent and outlives the broker restarts (librdkafka retries). */
+    th_feeder_t f = {.topics = {in}, .prefix = "b", .vocab = 211, .max_words = 3, .burst = 500, .pause_us = 20000};
+    th_feeder_start(&f);
 
     th_engine_t e;
     th_engine_init(&e, app, in, out, NULL);
@@ -74,8 +50,7 @@ int main(void) {
     sleep(10);
     ASSERT_EQ(th_kafka_local("start"), 0);
     sleep(5);
-    f.stop = 1;
-    pthread_join(t, NULL);
+    th_feeder_stop(&f);
     int restarts = 0;
     double deadline = th_now() + 240;
     while (!th_is_committed(app, in)) {

@@ -2,40 +2,18 @@
 /* Zombie fencing: the engine is frozen (SIGSTOP), a second instance with the same application.id
  * starts and fences it, the first is thawed (SIGCONT) and must exit fenced (status 3) without
  * committing anything more; the second carries on and the counts stay exact. */
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "harness.h"
-
-typedef struct {
-    const char *topic;
-    th_counts_t *truth;
-    volatile int stop;
-} feeder_t;
-
-static void *feed(void *arg) {
-    feeder_t *f = arg;
-    rd_kafka_t *p = th_producer();
-    char line[64];
-    for (unsigned i = 0; !f->stop; i++) {
-        int n = snprintf(line, sizeof(line), "z%u z%u", i % 97, i % 13);
-        th_counts_add_line(f->truth, line, (size_t)n);
-        th_produce(p, f->topic, -1, NULL, 0, line, (size_t)n);
-        if (i % 200 == 199) usleep(10000);
-    }
-    th_flush_destroy(p);
-    return NULL;
-}
 
 int main(void) {
     th_bootstrap();
     const char *in = th_unique("zombie-in"), *out = th_unique("zombie-out"), *app = th_unique("zombie");
     th_create_topic(in, 2);
     th_create_topic(out, 2);
-    feeder_t f = {.topic = in, .truth = th_counts_new()};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    th_feeder_t f = {.topics = {in}, .prefix = "z", .vocab = 97, .max_words = 2, .burst = 200, .pause_us = 10000};
+    th_feeder_start(&f);
 
     th_engine_t a;
     th_engine_init(&a, app, in, out, NULL);
@@ -66,8 +44,7 @@ int main(void) {
     ASSERT_EQ(th_system("exit $(grep -c 'epoch .* committed' %s)", a.log), commits_before);
 
     sleep(2);
-    f.stop = 1;
-    pthread_join(t, NULL);
+    th_feeder_stop(&f);
     th_wait_committed(app, in, 120, &b);
     ASSERT_EQ(th_engine_signal_wait(&b, SIGTERM, 60), 0);
     th_output_stats_t s = th_check_output(out, f.truth, 1);

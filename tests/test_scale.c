@@ -2,37 +2,10 @@
 /* Scaling by adding partitions: two input topics count into one state; partitions are added to one of
  * them (2 -> 4 -> 8) while input flows to all of them, the engine is SIGKILLed once in between and
  * restarted later with another `workers` value. Every count must stay exact and strictly increasing. */
-#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include "harness.h"
-
-typedef struct {
-    const char *a, *b;
-    th_counts_t *truth;
-    volatile int stop;
-    long lines;
-} feeder_t;
-
-static void *feed(void *arg) {
-    feeder_t *f = arg;
-    rd_kafka_t *p = th_producer();
-    unsigned long long r = 0x2545F4914F6CDD1DULL;
-    char line[128];
-    while (!f->stop) {
-        for (int i = 0; i < 500; i++) {
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-            int n = snprintf(line, sizeof(line), "s%llu s%llu", (r >> 8) % 700, (r >> 24) % 700);
-            th_counts_add_line(f->truth, line, (size_t)n);
-            th_produce(p, (r >> 40) % 3 ? f->a : f->b, -1, NULL, 0, line, (size_t)n);
-            f->lines++;
-        }
-        usleep(10000);
-    }
-    th_flush_destroy(p);
-    return NULL;
-}
 
 int main(void) {
     th_bootstrap();
@@ -49,9 +22,8 @@ int main(void) {
     th_engine_start(&e);
     sleep(2); /* latest: the engine must be at the end before the input that counts begins */
 
-    feeder_t f = {.a = a, .b = b, .truth = th_counts_new()};
-    pthread_t t;
-    ASSERT_EQ(pthread_create(&t, NULL, feed, &f), 0);
+    th_feeder_t f = {.topics = {a, b}, .prefix = "s", .vocab = 700, .max_words = 2, .burst = 500, .pause_us = 10000};
+    th_feeder_start(&f);
     sleep(2);
     th_add_partitions(a, 4);
     fprintf(stderr, "added partitions: %s has 4\n", a);
@@ -62,8 +34,7 @@ int main(void) {
     th_add_partitions(a, 8);
     fprintf(stderr, "added partitions: %s has 8\n", a);
     sleep(4);
-    f.stop = 1;
-    pthread_join(t, NULL);
+    th_feeder_stop(&f);
     th_wait_committed(app, a, 120, &e);
     th_wait_committed(app, b, 120, &e);
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);

@@ -431,16 +431,12 @@ static void top_update(tally_obs_t *obs) {
         tally_debug("/top: seeded from the state in %.0f ms", (tally_snap_now() - t0) * 1e3);
     } else {
         for (int w = 0; w < eng->nworkers; w++) {
-            tally_worker_t *wk = &eng->workers[w];
-            for (size_t off = 0; off < wk->out_len;) {
-                uint32_t len;
-                int64_t count;
-                memcpy(&len, wk->out + off, 4);
-                memcpy(&count, wk->out + off + 4, 8);
+            const uint8_t *word;
+            uint32_t len;
+            int64_t count;
+            for (size_t off = 0; tally_out_next(&eng->workers[w], &off, &word, &len, &count);)
                 /* Out of memory: the map may have missed a word, so it is rebuilt at the next epoch. */
-                if (tally_topk_offer(obs->top, wk->out + off + 12, len, count)) obs->top_seeded = false;
-                off += 12 + len;
-            }
+                if (tally_topk_offer(obs->top, word, len, count)) obs->top_seeded = false;
         }
     }
     /* The JSON array and where each item ends, so that /top?n=k is a prefix of it. */
