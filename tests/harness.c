@@ -377,10 +377,19 @@ typedef struct {
     int strict;
     th_output_stats_t st;
     const char *topic;
+    int markers;
 } out_ctx_t;
+
+/* A key no word can be (it has spaces): written after the engine stopped, it becomes readable to a
+ * read_committed reader only if no transaction before it was left open. */
+static const char marker_key[] = "tally test marker";
 
 static void check_record(const rd_kafka_message_t *m, void *opaque) {
     out_ctx_t *c = opaque;
+    if (m->key && m->key_len == sizeof(marker_key) - 1 && memcmp(m->key, marker_key, m->key_len) == 0) {
+        c->markers++;
+        return;
+    }
     c->st.records++;
     const char *v = m->payload, *end = v + m->len;
     if (!m->key || !m->payload) TH_FAIL("output record at %s[%d]@%lld has no key or value", c->topic, (int)m->partition, (long long)m->offset);
@@ -431,9 +440,25 @@ static void check_extra(const void *word, size_t len, long long count, void *opa
         TH_FAIL("output has \"%.*s\" (count %lld), which is not in the input", (int)len, (const char *)word, count);
 }
 
+static int partition_count(rd_kafka_t *rk, const char *topic) {
+    const struct rd_kafka_metadata *md;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    if (rd_kafka_metadata(rk, 0, t, &md, 10000)) TH_FAIL("metadata for %s", topic);
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(t);
+    return n;
+}
+
 th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int strict) {
     out_ctx_t c = {.last = th_counts_new(), .truth = truth, .strict = strict, .topic = topic};
+    rd_kafka_t *p = th_producer();
+    int parts = partition_count(p, topic);
+    for (int i = 0; i < parts; i++) th_produce(p, topic, i, marker_key, sizeof(marker_key) - 1, "marker", 6);
+    th_flush_destroy(p);
     th_consume_all(topic, 1, check_record, &c);
+    if (c.markers != parts)
+        TH_FAIL("%s: %d of %d marker records readable: a transaction was left open", topic, c.markers, parts);
     th_counts_foreach(truth, check_final, &c);
     th_counts_foreach(c.last, check_extra, &c);
     th_counts_destroy(c.last);
@@ -877,4 +902,35 @@ void th_feeder_start(th_feeder_t *f) {
 void th_feeder_stop(th_feeder_t *f) {
     f->stop = 1;
     pthread_join((pthread_t)f->thread, NULL);
+}
+
+/* ---- the state against the group ---- */
+
+#include "tally/state.h"
+
+void th_check_state_offsets(th_engine_t *e, const char *group, const char *topic) {
+    char dir[400], err[512];
+    snprintf(dir, sizeof(dir), "%s/state", e->dir);
+    tally_state_t *st = NULL;
+    bool locked = false;
+    if (tally_state_open(&st, dir, &locked, err, sizeof(err))) TH_FAIL("%s", err);
+    rd_kafka_conf_t *c = base_conf();
+    conf_set(c, "group.id", group);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+    if (!rk) TH_FAIL("consumer: %s", err);
+    int parts = partition_count(rk, topic);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int i = 0; i < parts; i++) rd_kafka_topic_partition_list_add(l, topic, i);
+    if (rd_kafka_committed(rk, l, 10000)) TH_FAIL("committed offsets of %s", group);
+    for (int i = 0; i < parts; i++) {
+        int64_t d = -1;
+        ASSERT_EQ(tally_state_get_offset(st, topic, i, &d), 1);
+        if (d != l->elems[i].offset)
+            TH_FAIL("%s[%d]: state holds offset %lld, the group committed %lld", topic, i, (long long)d,
+                    (long long)l->elems[i].offset);
+    }
+    fprintf(stderr, "state offsets of %s equal the group's committed offsets on %d partitions\n", topic, parts);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    tally_state_close(st);
 }

@@ -127,6 +127,8 @@ int th_engine_alive(th_engine_t *e);
 /* Prints the tail of the engine's log to stderr (on failure). */
 void th_engine_dump_log(th_engine_t *e, int lines);
 
+/* After a clean stop: the offsets in the engine's state.dir equal the group's committed offsets. */
+void th_check_state_offsets(th_engine_t *e, const char *group, const char *topic);
 /* True when the group's committed offsets on every partition of topic reach the high watermark. */
 int th_is_committed(const char *group, const char *topic);
 /* Waits until the group's committed offsets on every partition of topic reach the high watermark. */

@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
               e.log, e.log);
     th_system("grep 'epoch .* committed' %s | awk '{l+=$7} END {print \"lines committed over all runs: \" l}' >&2", e.log);
 
+    th_check_state_offsets(&e, app, in);
     th_output_stats_t s = th_check_output(out, f.truth, strict);
     ASSERT_EQ(s.words, (long)th_counts_size(f.truth));
     if (strict) ASSERT_EQ(s.duplicates, 0);

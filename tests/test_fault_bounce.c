@@ -68,6 +68,7 @@ int main(void) {
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     th_system("grep -c 'rolling back' %s | sed 's/^/rollbacks: /' >&2", e.log);
     fprintf(stderr, "%ld lines through two broker faults, %d engine restart(s)\n", f.lines, restarts);
+    th_check_state_offsets(&e, app, in);
     th_output_stats_t s = th_check_output(out, f.truth, 1);
     ASSERT_EQ(s.words, (long)th_counts_size(f.truth));
     th_counts_destroy(f.truth);

@@ -38,6 +38,7 @@ static void run(const char *point, int expect_replay) {
     int replayed = th_system("grep -q 'replaying' %s", e.log) == 0;
     fprintf(stderr, "%s: recovery %s the replay path\n", point, replayed ? "took" : "did not take");
     if (expect_replay >= 0) ASSERT_EQ(replayed, expect_replay);
+    th_check_state_offsets(&e, app, in);
     th_output_stats_t s = th_check_output(out, truth, 1);
     ASSERT_EQ(s.words, (long)th_counts_size(truth));
     th_counts_destroy(truth);

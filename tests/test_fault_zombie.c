@@ -47,6 +47,7 @@ int main(void) {
     th_feeder_stop(&f);
     th_wait_committed(app, in, 120, &b);
     ASSERT_EQ(th_engine_signal_wait(&b, SIGTERM, 60), 0);
+    th_check_state_offsets(&b, app, in);
     th_output_stats_t s = th_check_output(out, f.truth, 1);
     ASSERT_EQ(s.words, (long)th_counts_size(f.truth));
     th_counts_destroy(f.truth);
