@@ -851,7 +851,7 @@ static int make_producer(tally_engine_t *eng) {
     eng->producer = NULL;
     char errstr[512], buf[32];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    int r = tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr));
+    int r = 0;
     /* Java's default partitioner, so Java consumers and Kafka Streams agree on where a word lives. */
     if (!r) r = conf_set(c, "partitioner", "murmur2_random", errstr, sizeof(errstr));
     if (!r) r = conf_set(c, "enable.idempotence", "true", errstr, sizeof(errstr));
@@ -864,6 +864,8 @@ static int make_producer(tally_engine_t *eng) {
         r = conf_set(c, "transactional.id", eng->txn_id, errstr, sizeof(errstr));
         if (!r) r = conf_set(c, "transaction.timeout.ms", buf, errstr, sizeof(errstr));
     }
+    /* kafka.* wins over the defaults above (tuning), as for the consumer. */
+    if (!r) r = tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr));
     if (r) {
         rd_kafka_conf_destroy(c);
         tally_err("%s", errstr);
