@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Broker faults while input flows: a hard bounce (kill -9 of the broker JVM, restart on the same
- * data), then the broker down for longer than transaction.timeout.ms. The engine rides out the
+ * data), a clean restart, then the broker down for longer than transaction.timeout.ms. The engine rides out the
  * bounce (retrying, or rolling back to its last commit). The long outage lets the coordinator abort
  * the open transaction and bump the producer epoch, which librdkafka 2.0.2 reports as fatal: the
  * engine then stops with the cause (status 1 or 3) and a restart resumes exactly. Afterwards the
@@ -36,7 +36,15 @@ int main(void) {
         TH_FAIL("engine died in the hard bounce");
     }
 
-    /* The second fault wants a short transaction timeout; the bounce above ran with the default. */
+    fprintf(stderr, "clean restart of the broker (SIGTERM, same data)\n");
+    ASSERT_EQ(th_kafka_local("restart"), 0);
+    sleep(4);
+    if (!th_engine_alive(&e)) {
+        th_engine_dump_log(&e, 30);
+        TH_FAIL("engine died in the clean broker restart");
+    }
+
+    /* The last fault wants a short transaction timeout; the faults above ran with the default. */
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     FILE *cf = fopen(e.conf, "a");
     ASSERT(cf);
@@ -67,7 +75,7 @@ int main(void) {
     }
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     th_system("grep -c 'rolling back' %s | sed 's/^/rollbacks: /' >&2", e.log);
-    fprintf(stderr, "%ld lines through two broker faults, %d engine restart(s)\n", f.lines, restarts);
+    fprintf(stderr, "%ld lines through three broker faults, %d engine restart(s)\n", f.lines, restarts);
     th_check_state_offsets(&e, app, in);
     th_output_stats_t s = th_check_output(out, f.truth, 1);
     ASSERT_EQ(s.words, (long)th_counts_size(f.truth));
