@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Broker faults while input flows: a hard bounce (kill -9 of the broker JVM, restart on the same
- * data), a clean restart, then the broker down for longer than transaction.timeout.ms. The engine rides out the
- * bounce (retrying, or rolling back to its last commit). The long outage lets the coordinator abort
- * the open transaction and bump the producer epoch, which librdkafka 2.0.2 reports as fatal: the
- * engine then stops with the cause (status 1 or 3) and a restart resumes exactly. Afterwards the
- * counts are exact and strictly increasing, and no transaction is left hanging (a read_committed
- * reader reaches the end). */
+ * data), a clean restart, then the broker down for longer than transaction.timeout.ms. The engine
+ * rides out the first two (retrying, or rolling back to its last commit). The long outage lets the
+ * coordinator abort the open transaction and bump the producer epoch, which librdkafka 2.0.2
+ * reports as fatal: the engine replaces its producer, or stops with the cause (status 1 or 3) and a
+ * restart resumes exactly. Afterwards the counts are exact and strictly increasing, and no
+ * transaction is left hanging. */
 #include <signal.h>
 #include <unistd.h>
 
