@@ -122,6 +122,8 @@ int th_engine_wait(th_engine_t *e, double timeout_s);
 /* Waits until the last started instance has logged that it runs (its stop signals are then
  * handled, not fatal). */
 void th_engine_wait_started(th_engine_t *e, double timeout_s);
+/* Fails the test, with the log's tail, when the engine is no longer running; `during` names the step. */
+void th_engine_require_alive(th_engine_t *e, const char *during);
 /* True while the engine process runs. */
 int th_engine_alive(th_engine_t *e);
 /* Prints the tail of the engine's log to stderr (on failure). */

@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
     th_feeder_start(&f);
 
     th_engine_t e;
-    th_engine_init(&e, app, in, out, "trigger.interval.ms=500\n");
+    th_engine_init(&e, app, in, out, "trigger.interval.ms=1000\n");
     th_engine_start(&e);
     unsigned seed = (unsigned)time(NULL);
     double end = th_now() + minutes * 60, next_kill = th_now() + 20 + rand_r(&seed) % 41,

@@ -32,10 +32,7 @@ int main(int argc, char **argv) {
     for (; kills < KILLS; kills++) {
         th_engine_wait_started(&e, 60);
         usleep(300000 + (useconds_t)(rand_r(&seed) % 2500) * 1000);
-        if (!th_engine_alive(&e)) {
-            th_engine_dump_log(&e, 40);
-            TH_FAIL("engine died by itself before kill %d", kills + 1);
-        }
+        th_engine_require_alive(&e, "by itself between kills");
         int st = th_engine_signal_wait(&e, SIGKILL, 30);
         ASSERT_EQ(st, 128 + SIGKILL);
         fprintf(stderr, "kill %d done\n", kills + 1);

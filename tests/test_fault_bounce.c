@@ -31,18 +31,12 @@ int main(void) {
     sleep(1);
     ASSERT_EQ(th_kafka_local("start"), 0);
     sleep(4);
-    if (!th_engine_alive(&e)) {
-        th_engine_dump_log(&e, 30);
-        TH_FAIL("engine died in the hard bounce");
-    }
+    th_engine_require_alive(&e, "in the hard bounce");
 
     fprintf(stderr, "clean restart of the broker (SIGTERM, same data)\n");
     ASSERT_EQ(th_kafka_local("restart"), 0);
     sleep(4);
-    if (!th_engine_alive(&e)) {
-        th_engine_dump_log(&e, 30);
-        TH_FAIL("engine died in the clean broker restart");
-    }
+    th_engine_require_alive(&e, "in the clean broker restart");
 
     /* The last fault wants a short transaction timeout; the faults above ran with the default. */
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
