@@ -86,7 +86,8 @@ static const prop_t props[] = {
     STR("application.id", P_REQUIRED, NULL, check_app_id,
         "letters, digits, '.', '_' and '-' (not \".\" or \"..\")", NULL, application_id,
         "Names the job: the consumer group, the prefix of the transactional ids and the default "
-        "state directory. Instances with the same application.id share the work."),
+        "state directory. One instance runs per application.id: a second one started with the same id "
+        "fences the first (which exits with status 3) and takes over its work."),
     {.name = "input.topic", .type = P_TOPICS, .flags = P_REQUIRED, .allowed = TOPICS_ALLOWED,
      .off = OFF(input_topics), .off_cnt = OFF(input_topic_cnt),
      .desc = "Topics whose record values are counted, a comma-separated list."},
@@ -94,7 +95,9 @@ static const prop_t props[] = {
         output_topic, "Topic the counts are written to (key: word, value: count). Required when "
         "sink=kafka."),
     ENUM("sink", "kafka", sink_values, NULL, sink,
-         "Where counts go: kafka writes output.topic; console prints them to stdout."),
+         "Where counts go: kafka writes output.topic; console prints them to stdout. The console sink is "
+         "at-least-once whatever processing.guarantee says: stdout cannot join a Kafka transaction, so "
+         "a crash between printing and the offset commit prints that epoch's counts again."),
     STR("state.dir", 0, "", NULL, "a directory path", "./state/<application.id>", state_dir,
         "Directory of the local state store (RocksDB)."),
     INT("workers", "0", 0, 256, workers,
@@ -121,6 +124,10 @@ static const prop_t props[] = {
         "output.mode=complete, which keeps every word in memory."),
     BOOL("state.rebuild", "false", state_rebuild,
          "Start from an empty state.dir and replay the input from the beginning."),
+    INT("recovery.stall.timeout.ms", "60000", 1000, 3600000, recovery_stall_ms,
+        "Recovery replays input that Kafka committed but the state did not store yet; when no "
+        "record of that range arrives for this long (broker unreachable, records unreadable) tally "
+        "stops with an error naming the partition and the range, instead of waiting forever."),
     ENUM("log.level", "info", log_level_values, tally_log_level_parse, log_level,
          "Least severe log level written to stderr."),
     INT("transaction.timeout.ms", "60000", 1000, 900000, transaction_timeout_ms,
@@ -607,6 +614,38 @@ void tally_config_term(tally_config_t *conf) {
     }
     free(conf->kafka);
     memset(conf, 0, sizeof(*conf));
+}
+
+int tally_config_copy(tally_config_t *dst, const tally_config_t *src) {
+    *dst = *src;
+    int r = 0;
+    for (size_t i = 0; i < PROPS_CNT; i++) {
+        const prop_t *p = &props[i];
+        if (p->type == P_STRING) {
+            char **d = field(dst, p->off);
+            if (*d && !(*d = strdup(*d))) r = TALLY_ENOMEM;
+        } else if (p->type == P_TOPICS) {
+            char ***d = field(dst, p->off);
+            int n = *(int *)field(dst, p->off_cnt);
+            char **t = calloc((size_t)n + 1, sizeof(char *));
+            for (int k = 0; t && k < n; k++)
+                if (!(t[k] = strdup((*d)[k]))) r = TALLY_ENOMEM;
+            if (!t) {
+                *(int *)field(dst, p->off_cnt) = 0;
+                r = TALLY_ENOMEM;
+            }
+            *d = t;
+        }
+    }
+    dst->kafka = calloc((size_t)src->kafka_cnt + 1, sizeof(tally_kv_t));
+    if (!dst->kafka) dst->kafka_cnt = 0;
+    for (int i = 0; dst->kafka && i < src->kafka_cnt; i++) {
+        dst->kafka[i].key = strdup(src->kafka[i].key);
+        dst->kafka[i].value = strdup(src->kafka[i].value);
+        if (!dst->kafka[i].key || !dst->kafka[i].value) r = TALLY_ENOMEM;
+    }
+    if (!dst->kafka) r = TALLY_ENOMEM;
+    return r;
 }
 
 /* ---- the properties format ---------------------------------------------------------------- */

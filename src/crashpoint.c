@@ -49,3 +49,21 @@ void tally_crashpoint_soon(const char *name, uint64_t epoch, unsigned delay_us) 
     if (pthread_create(&t, NULL, kill_later, (void *)(uintptr_t)delay_us) == 0) pthread_detach(t);
     else raise(SIGKILL);
 }
+
+bool tally_crashpoint_fail(const char *name, uint64_t epoch) {
+    char full[64];
+    snprintf(full, sizeof(full), "fail_%s", name);
+    if (!is_armed(full, epoch)) return false;
+    tally_warn("fail point %s at epoch %llu", full, (unsigned long long)epoch);
+    armed[0] = '\0'; /* once: the retry goes through */
+    return true;
+}
+
+void tally_crashpoint_hold(const char *name) {
+    char full[64];
+    snprintf(full, sizeof(full), "hold_%s", name);
+    if (!armed[0] || strcmp(full, armed) != 0) return;
+    armed[0] = '\0';
+    tally_warn("hold point %s: pausing 5 s", full);
+    sleep(5);
+}

@@ -5,7 +5,8 @@
 #include <time.h>
 #include <xxhash.h>
 
-#include "engine_int.h"
+#include "pipeline.h"
+#include "tally/engine.h"
 #include "tally/log.h"
 #include "tally/tokenize.h"
 
@@ -19,23 +20,23 @@ static void nap_us(long us) {
 /* Hands a batch to worker w; waits while the ring is full (backpressure, nothing dropped).
  * Returns false when the engine stops hard (the batch is destroyed). */
 static bool push(tally_part_t *p, int w, tally_batch_t *b) {
-    tally_engine_t *eng = p->eng;
+    tally_pipeline_t *pipe = p->pipe;
     long wait = 20;
     while (!tally_spsc_push(&p->rings[w], b)) {
-        if (atomic_load(&eng->stop_hard)) {
+        if (atomic_load(&pipe->stop_hard)) {
             tally_batch_destroy(b);
             return false;
         }
-        tally_worker_wake(&eng->workers[w]);
+        tally_worker_wake(&pipe->workers[w]);
         nap_us(wait);
         if (wait < 1000) wait *= 2;
     }
-    tally_worker_wake(&eng->workers[w]);
+    tally_worker_wake(&pipe->workers[w]);
     return true;
 }
 
 static bool flush_all(tally_part_t *p) {
-    for (int w = 0; w < p->eng->nworkers; w++) {
+    for (int w = 0; w < p->pipe->nworkers; w++) {
         tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
         if (b && !push(p, w, b)) return false;
     }
@@ -44,23 +45,19 @@ static bool flush_all(tally_part_t *p) {
 
 /* Returns false when the engine stops hard or memory ran out. */
 static bool count_line(tally_part_t *p, const rd_kafka_message_t *m, uint64_t *words, uint64_t *dropped) {
-    tally_engine_t *eng = p->eng;
-    const size_t max = (size_t)eng->conf.max_word_bytes;
+    tally_pipeline_t *pipe = p->pipe;
+    const size_t max = (size_t)pipe->conf->max_word_bytes;
     tally_tokenizer_t t;
     const uint8_t *word;
     size_t len;
     tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
-    while (tally_tokenizer_next(&t, &word, &len)) {
-        if (len > max) {
-            (*dropped)++;
-            continue;
-        }
+    while (tally_tokenizer_next_counted(&t, max, &word, &len, dropped)) {
         uint64_t h = XXH3_64bits(word, len);
-        int w = tally_route(h, eng->nworkers);
+        int w = tally_route(h, pipe->nworkers);
         while (!tally_batch_builder_add(&p->builders[w], h, word, (uint32_t)len)) {
             tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
             if (!b) {
-                tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in partition thread %s[%d]", p->topic,
+                tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in partition thread %s[%d]", p->topic,
                                    (int)p->partition);
                 return false;
             }
@@ -74,13 +71,13 @@ static bool count_line(tally_part_t *p, const rd_kafka_message_t *m, uint64_t *w
 /* A consume error on the partition: offsets out of range mean data loss (fail.on.data.loss decides
  * at assignment; here the position moved under us while running). */
 static void consume_error(tally_part_t *p, const rd_kafka_message_t *m) {
-    tally_engine_t *eng = p->eng;
+    tally_pipeline_t *pipe = p->pipe;
     switch (m->err) {
     case RD_KAFKA_RESP_ERR__PARTITION_EOF:
         return;
     case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
     case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
-        tally_engine_raise(eng, TALLY_EXIT_DATALOSS,
+        tally_fault_raise(pipe->fault, TALLY_EXIT_DATALOSS,
                            "input %s[%d]: offset %lld is out of range (records deleted by retention or the "
                            "topic was recreated): %s",
                            p->topic, (int)p->partition, (long long)p->next_offset, rd_kafka_message_errstr(m));
@@ -92,7 +89,7 @@ static void consume_error(tally_part_t *p, const rd_kafka_message_t *m) {
 
 void *tally_part_main(void *arg) {
     tally_part_t *p = arg;
-    tally_engine_t *eng = p->eng;
+    tally_pipeline_t *pipe = p->pipe;
     char tag[16];
     snprintf(tag, sizeof(tag), "p%d", p->idx);
     tally_log_set_thread(tag);
@@ -100,16 +97,16 @@ void *tally_part_main(void *arg) {
 
     rd_kafka_message_t *msgs[CONSUME_BATCH];
     for (;;) {
-        uint64_t e = atomic_load_explicit(&eng->req_epoch, memory_order_acquire);
+        uint64_t e = atomic_load_explicit(&pipe->req_epoch, memory_order_acquire);
         if (e > p->epoch) {
-            bool final = atomic_load_explicit(&eng->req_final, memory_order_acquire);
+            bool final = atomic_load_explicit(&pipe->req_final, memory_order_acquire);
             if (!flush_all(p)) break;
             p->cut = p->next_offset;
             bool ok = true;
-            for (int w = 0; w < eng->nworkers && ok; w++) {
+            for (int w = 0; w < pipe->nworkers && ok; w++) {
                 tally_batch_t *b = tally_batch_barrier_new(e, final);
                 if (!b) {
-                    tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory for a barrier");
+                    tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory for a barrier");
                     ok = false;
                     break;
                 }
@@ -119,11 +116,11 @@ void *tally_part_main(void *arg) {
             p->epoch = e;
             if (final) break;
         }
-        if (atomic_load(&eng->stop_hard)) break;
+        if (atomic_load(&pipe->stop_hard)) break;
 
         ssize_t n = rd_kafka_consume_batch_queue(p->queue, 200, msgs, CONSUME_BATCH);
         if (n < 0) {
-            tally_engine_raise(eng, TALLY_EXIT_ERROR, "%s[%d]: consume failed: %s", p->topic, (int)p->partition,
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "%s[%d]: consume failed: %s", p->topic, (int)p->partition,
                                rd_kafka_err2str(rd_kafka_last_error()));
             break;
         }
@@ -147,11 +144,11 @@ void *tally_part_main(void *arg) {
             atomic_fetch_add_explicit(&p->words, words, memory_order_relaxed);
             if (dropped) {
                 atomic_fetch_add_explicit(&p->dropped, dropped, memory_order_relaxed);
-                atomic_fetch_add_explicit(&eng->dropped_total, dropped, memory_order_relaxed);
+                atomic_fetch_add_explicit(&pipe->dropped_total, dropped, memory_order_relaxed);
             }
         }
     }
-    for (int w = 0; w < eng->nworkers; w++) tally_batch_builder_term(&p->builders[w]);
+    for (int w = 0; w < pipe->nworkers; w++) tally_batch_builder_term(&p->builders[w]);
     tally_debug("%s[%d] thread exits at offset %lld", p->topic, (int)p->partition, (long long)p->next_offset);
     return NULL;
 }

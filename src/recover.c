@@ -7,32 +7,57 @@
  *          stored at once, so that D always exists once a partition is assigned.
  * An empty state.dir while Kafka holds offsets would restart the counts from zero: refused unless
  * state.rebuild=true, which replays each partition from its beginning. */
+#include "recover.h"
+
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
-#include "engine_int.h"
+#include "tally/crashpoint.h"
+#include "tally/engine.h"
 #include "tally/err.h"
+#include "tally/kafka.h"
 #include "tally/log.h"
 #include "tally/tokenize.h"
+#include "tally/wordtab.h"
+
+/* What a failed recovery reports to its caller. */
+typedef struct {
+    int status;
+    char *errstr;
+    size_t size;
+} failure_t;
+
+static void fail(failure_t *f, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(failure_t *f, int status, const char *fmt, ...) {
+    f->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->errstr, f->size, fmt, ap);
+    va_end(ap);
+}
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 typedef struct {
     tally_wordtab_t *tab;
     uint64_t lines, words, dropped;
 } replay_acc_t;
 
-static void replay_line(tally_engine_t *eng, replay_acc_t *acc, const rd_kafka_message_t *m) {
+static void replay_line(const tally_config_t *conf, replay_acc_t *acc, const rd_kafka_message_t *m) {
     tally_tokenizer_t t;
     const uint8_t *word;
     size_t len;
     tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
-    while (tally_tokenizer_next(&t, &word, &len)) {
-        if (len > (size_t)eng->conf.max_word_bytes) {
-            acc->dropped++;
-            continue;
-        }
+    while (tally_tokenizer_next_counted(&t, (size_t)conf->max_word_bytes, &word, &len, &acc->dropped)) {
         uint64_t h = XXH3_64bits(word, len);
         tally_word_t *w = tally_wordtab_find(acc->tab, h, word, (uint32_t)len);
         if (!w) w = tally_wordtab_insert(acc->tab, h, word, (uint32_t)len, 0);
@@ -42,24 +67,25 @@ static void replay_line(tally_engine_t *eng, replay_acc_t *acc, const rd_kafka_m
     acc->lines++;
 }
 
-/* Reads [from, to) of one partition, read_committed, into acc. */
-static int replay_range(tally_engine_t *eng, const char *topic, int32_t partition, int64_t from, int64_t to,
-                        replay_acc_t *acc) {
+/* Reads [from, to) of one partition, read_committed, into acc. Gives up when nothing arrives for
+ * recovery.stall.timeout.ms: a replay must never wait forever inside the rebalance callback. */
+static int replay_range(const tally_config_t *conf, const char *topic, int32_t partition, int64_t from, int64_t to,
+                        replay_acc_t *acc, failure_t *f) {
     char errstr[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr)) ||
+    if (tally_kafka_conf_common(conf, c, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(c, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(c, "enable.partition.eof", "true", errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(c, "auto.offset.reset", "error", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "group.id", eng->conf.application_id, errstr, sizeof(errstr)) ||
+        rd_kafka_conf_set(c, "group.id", conf->application_id, errstr, sizeof(errstr)) ||
         rd_kafka_conf_set(c, "enable.auto.commit", "false", errstr, sizeof(errstr))) {
         rd_kafka_conf_destroy(c);
-        tally_err("replay consumer: %s", errstr);
+        fail(f, TALLY_EXIT_ERROR, "replay consumer: %s", errstr);
         return TALLY_ECONFIG;
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
     if (!rk) {
-        tally_err("replay consumer: %s", errstr);
+        fail(f, TALLY_EXIT_ERROR, "replay consumer: %s", errstr);
         return TALLY_EKAFKA;
     }
     /* assign() without subscribe(): no group membership, the group's offsets are never touched. */
@@ -68,26 +94,41 @@ static int replay_range(tally_engine_t *eng, const char *topic, int32_t partitio
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     int r = 0;
+    int64_t next = from;
+    double last = mono_s();
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
-        if (!m) continue;
+        if (!m) {
+            double idle = mono_s() - last;
+            if (idle * 1e3 < conf->recovery_stall_ms) continue;
+            fail(f, TALLY_EXIT_ERROR, "replay of %s[%d] [%" PRId64 ", %" PRId64 ") stalled at offset %" PRId64
+                 ": nothing arrived for %.0f s (recovery.stall.timeout.ms=%d; is the broker reachable, the "
+                 "input readable?). Nothing was stored; a restart replays again", topic, (int)partition, from,
+                 to, next, idle, conf->recovery_stall_ms);
+            r = TALLY_EKAFKA;
+            break;
+        }
+        last = mono_s();
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             int64_t pos = m->offset;
             rd_kafka_message_destroy(m);
             if (pos >= to) break;
-            tally_err("replay of %s[%d] reached the end at %" PRId64 " before the committed offset %" PRId64,
-                      topic, (int)partition, pos, to);
+            fail(f, TALLY_EXIT_DATALOSS, "replay of %s[%d] [%" PRId64 ", %" PRId64 ") reached the end at %" PRId64
+                 " before the committed offset", topic, (int)partition, from, to, pos);
             r = TALLY_EDATALOSS;
             break;
         }
         if (m->err) {
-            tally_err("replay of %s[%d]: %s", topic, (int)partition, rd_kafka_message_errstr(m));
+            bool lost = m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET;
+            fail(f, lost ? TALLY_EXIT_DATALOSS : TALLY_EXIT_ERROR, "replay of %s[%d] [%" PRId64 ", %" PRId64 "): %s",
+                 topic, (int)partition, from, to, rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
-            r = m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ? TALLY_EDATALOSS : TALLY_EKAFKA;
+            r = lost ? TALLY_EDATALOSS : TALLY_EKAFKA;
             break;
         }
         int64_t off = m->offset;
-        if (off < to) replay_line(eng, acc, m);
+        next = off + 1;
+        if (off < to) replay_line(conf, acc, m);
         rd_kafka_message_destroy(m);
         if (off + 1 >= to) break;
     }
@@ -97,7 +138,7 @@ static int replay_range(tally_engine_t *eng, const char *topic, int32_t partitio
 }
 
 typedef struct {
-    tally_engine_t *eng;
+    tally_state_t *state;
     tally_state_batch_t *b;
     int err;
 } merge_ctx_t;
@@ -105,26 +146,39 @@ typedef struct {
 static void merge_one(tally_word_t *w, void *opaque) {
     merge_ctx_t *m = opaque;
     int64_t stored = 0;
-    if (tally_state_get_count(m->eng->state, w->bytes, w->len, &stored)) m->err = TALLY_ESTATE;
+    if (tally_state_get_count(m->state, w->bytes, w->len, &stored)) m->err = TALLY_ESTATE;
     tally_state_batch_put_count(m->b, w->bytes, w->len, stored + w->count);
 }
 
-int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_t *parts) {
-    const tally_config_t *c = &eng->conf;
-    bool fresh = tally_state_is_fresh(eng->state);
+static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
+                   rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f);
+
+int tally_recover_assignment(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
+                             rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
+                             size_t errstr_size) {
+    failure_t f = {.status = TALLY_EXIT_ERROR, .errstr = errstr, .size = errstr_size};
+    int r = recover(c, consumer, state, epoch, parts, stored, &f);
+    *status = f.status;
+    return r;
+}
+
+static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
+                   rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f) {
+    bool fresh = tally_state_is_fresh(state);
+    *stored = false;
 
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-    rd_kafka_resp_err_t e = rd_kafka_committed(eng->consumer, committed, 30000);
+    rd_kafka_resp_err_t e = rd_kafka_committed(consumer, committed, 30000);
     if (e) {
         rd_kafka_topic_partition_list_destroy(committed);
-        tally_engine_raise(eng, TALLY_EXIT_ERROR, "cannot read the committed offsets of group %s: %s",
+        fail(f, TALLY_EXIT_ERROR, "cannot read the committed offsets of group %s: %s",
                            c->application_id, rd_kafka_err2str(e));
         return TALLY_EKAFKA;
     }
     if (fresh && !c->state_rebuild) {
         for (int i = 0; i < committed->cnt; i++) {
             if (committed->elems[i].offset < 0) continue;
-            tally_engine_raise(eng, TALLY_EXIT_ERROR,
+            fail(f, TALLY_EXIT_ERROR,
                                "state.dir %s is empty, but Kafka holds committed offsets for group %s (%s[%d] at "
                                "%" PRId64 "): starting would restart every count from zero. Point state.dir at the "
                                "state of this application, or set state.rebuild=true to rebuild it by replaying "
@@ -139,14 +193,19 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
     tally_state_batch_t *b = tally_state_batch_new();
     replay_acc_t acc = {.tab = tally_wordtab_new()};
     int r = acc.tab && b ? 0 : TALLY_ENOMEM;
+    if (r) fail(f, TALLY_EXIT_ERROR, "out of memory for recovery");
     for (int i = 0; !r && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t D = -1, K = committed->elems[i].offset, lo = 0, hi = 0;
-        int have = tally_state_get_offset(eng->state, tp->topic, tp->partition, &D);
-        if (have < 0) { r = TALLY_ESTATE; break; }
-        e = rd_kafka_query_watermark_offsets(eng->consumer, tp->topic, tp->partition, &lo, &hi, 30000);
+        int have = tally_state_get_offset(state, tp->topic, tp->partition, &D);
+        if (have < 0) {
+            fail(f, TALLY_EXIT_ERROR, "cannot read the offset of %s[%d] from the state", tp->topic, (int)tp->partition);
+            r = TALLY_ESTATE;
+            break;
+        }
+        e = rd_kafka_query_watermark_offsets(consumer, tp->topic, tp->partition, &lo, &hi, 30000);
         if (e) {
-            tally_engine_raise(eng, TALLY_EXIT_ERROR, "cannot read the offsets of %s[%d]: %s", tp->topic,
+            fail(f, TALLY_EXIT_ERROR, "cannot read the offsets of %s[%d]: %s", tp->topic,
                                (int)tp->partition, rd_kafka_err2str(e));
             r = TALLY_EKAFKA;
             break;
@@ -157,14 +216,14 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
              * to a topic we already count starts at its beginning too: its records were produced after
              * we started, and starting.offsets=latest must not skip them. */
             int64_t any;
-            bool known_topic = tally_state_get_offset(eng->state, tp->topic, 0, &any) == 1;
+            bool known_topic = tally_state_get_offset(state, tp->topic, 0, &any) == 1;
             if (K >= 0 || known_topic) D = lo;
             else D = c->starting_offsets == TALLY_START_EARLIEST ? lo : hi;
             store = true;
         }
         if (D < lo || D > hi) {
             if (c->fail_on_data_loss) {
-                tally_engine_raise(eng, TALLY_EXIT_DATALOSS,
+                fail(f, TALLY_EXIT_DATALOSS,
                                    "input %s[%d]: records [%" PRId64 ", %" PRId64 ") are gone (retention, deleted "
                                    "records or a recreated topic; the partition now holds [%" PRId64 ", %" PRId64
                                    ")); stopping because fail.on.data.loss=true",
@@ -181,12 +240,9 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
         if (K > D) {
             tally_info("recovering %s[%d]: state at %" PRId64 ", Kafka committed %" PRId64
                        ": replaying [%" PRId64 ", %" PRId64 ") without output", tp->topic, (int)tp->partition, D, K, D, K);
-            r = replay_range(eng, tp->topic, tp->partition, D, K, &acc);
-            if (r) {
-                tally_engine_raise(eng, r == TALLY_EDATALOSS ? TALLY_EXIT_DATALOSS : TALLY_EXIT_ERROR,
-                                   "replay of %s[%d] [%" PRId64 ", %" PRId64 ") failed", tp->topic, (int)tp->partition, D, K);
-                break;
-            }
+            tally_crashpoint_hold("before_replay");
+            r = replay_range(c, tp->topic, tp->partition, D, K, &acc, f);
+            if (r) break;
             D = K;
             store = true;
         } else if (K < 0 && have) {
@@ -203,19 +259,20 @@ int tally_recover_assignment(tally_engine_t *eng, rd_kafka_topic_partition_list_
     }
     rd_kafka_topic_partition_list_destroy(committed);
     if (!r && acc.words + acc.lines > 0) {
-        merge_ctx_t m = {.eng = eng, .b = b};
+        merge_ctx_t m = {.state = state, .b = b};
         tally_wordtab_foreach(acc.tab, merge_one, &m);
         r = m.err;
+        if (r) fail(f, TALLY_EXIT_ERROR, "cannot read counts from the state during recovery");
         tally_info("replayed %" PRIu64 " lines, %" PRIu64 " words, %zu distinct into the state", acc.lines, acc.words,
                    tally_wordtab_size(acc.tab));
     }
     if (!r && b && tally_state_batch_count(b) > 0) {
         char err[512];
-        if (tally_state_is_fresh(eng->state)) tally_state_batch_put_epoch(b, eng->epoch);
-        r = tally_state_batch_write(eng->state, b, err, sizeof(err));
-        if (r) tally_engine_raise(eng, TALLY_EXIT_ERROR, "%s", err);
+        if (tally_state_is_fresh(state)) tally_state_batch_put_epoch(b, epoch);
+        r = tally_state_batch_write(state, b, err, sizeof(err));
+        if (r) fail(f, TALLY_EXIT_ERROR, "%s", err);
         /* Cached counts may predate the replay. */
-        if (!r) r = tally_engine_reload_tables(eng);
+        *stored = r == 0 && acc.words > 0;
     }
     tally_wordtab_destroy(acc.tab);
     tally_state_batch_destroy(b);

@@ -6,6 +6,8 @@
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
@@ -39,8 +41,25 @@ static int64_t get_i64(const char *p) {
     return (int64_t)u;
 }
 
+/* mkdir -p */
+static int mkdirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
 int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size) {
     *locked = false;
+    if (mkdirs(dir)) {
+        snprintf(errstr, errstr_size, "cannot create state.dir %s: %s", dir, strerror(errno));
+        return TALLY_ESTATE;
+    }
     tally_state_t *st = calloc(1, sizeof(*st));
     if (!st) return TALLY_ENOMEM;
     st->opts = rocksdb_options_create();

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine_int.h"
+#include "pipeline.h"
+#include "tally/engine.h"
 #include "tally/json.h"
 #include "tally/log.h"
 
@@ -24,15 +25,15 @@ void tally_worker_wake(tally_worker_t *w) {
 }
 
 static bool rings_empty(tally_worker_t *w) {
-    tally_engine_t *eng = w->eng;
-    for (int p = 0; p < eng->nparts; p++)
-        if (!w->blocked[p] && tally_spsc_size(&eng->parts[p].rings[w->idx])) return false;
+    tally_pipeline_t *pipe = w->pipe;
+    for (int p = 0; p < pipe->nparts; p++)
+        if (!w->blocked[p] && tally_spsc_size(&pipe->parts[p].rings[w->idx])) return false;
     return true;
 }
 
 static void idle(tally_worker_t *w) {
     atomic_store(&w->sleeping, 1);
-    if (rings_empty(w) && !atomic_load(&w->eng->stop_hard)) {
+    if (rings_empty(w) && !atomic_load(&w->pipe->stop_hard)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 5 * 1000 * 1000; /* a bound on any missed wake-up */
@@ -59,34 +60,36 @@ static bool mark_dirty(tally_worker_t *w, tally_word_t *e) {
 }
 
 static bool apply(tally_worker_t *w, tally_batch_t *b) {
-    tally_engine_t *eng = w->eng;
+    tally_pipeline_t *pipe = w->pipe;
     for (uint32_t off = 0; off < b->used;) {
         tally_rec_t *r = tally_batch_rec(b, off);
         off += (uint32_t)tally_rec_size(r->len);
         tally_word_t *e = tally_wordtab_find(w->tab, r->hash, r->bytes, r->len);
         if (!e) {
             int64_t stored = 0;
-            if (tally_state_get_count(eng->state, r->bytes, r->len, &stored) != 0) {
-                tally_engine_raise(eng, TALLY_EXIT_ERROR, "state read failed in worker %d", w->idx);
+            if (tally_state_get_count(pipe->state, r->bytes, r->len, &stored) != 0) {
+                tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "state read failed in worker %d", w->idx);
                 return false;
             }
             e = tally_wordtab_insert(w->tab, r->hash, r->bytes, r->len, stored);
             if (!e) {
-                tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+                tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
                 return false;
             }
         }
         e->count += r->delta;
         if (!mark_dirty(w, e)) {
-            tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
             return false;
         }
     }
+    /* Published for metrics: other threads never read the table itself (shrink() replaces it). */
+    atomic_store_explicit(&w->keys, tally_wordtab_size(w->tab), memory_order_relaxed);
     /* Changed words cannot leave memory before they are committed: a large dirty set asks for an
      * early trigger, which also splits a flood of new words into several transactions. */
-    if (w->cache_max && w->ndirty >= w->cache_max / 2 && !atomic_load_explicit(&eng->epoch_wanted, memory_order_relaxed)) {
-        atomic_store(&eng->epoch_wanted, true);
-        uv_async_send(&eng->wake);
+    if (w->cache_max && w->ndirty >= w->cache_max / 2 && !atomic_load_explicit(&pipe->epoch_wanted, memory_order_relaxed)) {
+        atomic_store(&pipe->epoch_wanted, true);
+        pipe->wake(pipe->wake_opaque);
     }
     return true;
 }
@@ -109,6 +112,7 @@ static bool shrink(tally_worker_t *w) {
     w->evicted += tally_wordtab_size(w->tab) - w->ndirty;
     tally_wordtab_destroy(w->tab);
     w->tab = keep;
+    atomic_store_explicit(&w->keys, tally_wordtab_size(keep), memory_order_relaxed);
     return true;
 }
 
@@ -134,18 +138,18 @@ static bool out_append(tally_worker_t *w, const tally_word_t *e) {
 
 /* Produces one output record into the open transaction; waits while librdkafka's queue is full. */
 static bool produce(tally_worker_t *w, const tally_word_t *e, char *json, size_t jlen) {
-    tally_engine_t *eng = w->eng;
+    tally_pipeline_t *pipe = w->pipe;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            eng->producer, RD_KAFKA_V_RKT(w->out_topic), RD_KAFKA_V_KEY(e->bytes, e->len),
+            pipe->producer, RD_KAFKA_V_RKT(pipe->topic), RD_KAFKA_V_KEY(e->bytes, e->len),
             RD_KAFKA_V_VALUE(json, jlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            tally_engine_raise(eng, TALLY_EXIT_ERROR, "producing to %s failed: %s", eng->conf.output_topic,
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "producing to %s failed: %s", pipe->conf->output_topic,
                                rd_kafka_err2str(err));
             return false;
         }
-        if (atomic_load(&eng->stop_hard)) return false;
+        if (atomic_load(&pipe->stop_hard)) return false;
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -163,16 +167,16 @@ static void emit_one(tally_word_t *e, void *opaque) {
     tally_worker_t *w = c->w;
     if (!c->ok) return;
     if (!out_append(w, e)) {
-        tally_engine_raise(w->eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+        tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
         c->ok = false;
         return;
     }
-    if (!w->out_topic) return;
+    if (!w->pipe->producer) return;
     size_t need = TALLY_JSON_MAX(e->len);
     if (need > c->json_cap) {
         char *j = realloc(c->json, need);
         if (!j) {
-            tally_engine_raise(w->eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+            tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
             c->ok = false;
             return;
         }
@@ -185,61 +189,61 @@ static void emit_one(tally_word_t *e, void *opaque) {
 
 /* All barriers of the epoch are in: emit, hand over, report done. */
 static bool epoch_done(tally_worker_t *w) {
-    tally_engine_t *eng = w->eng;
+    tally_pipeline_t *pipe = w->pipe;
     emit_ctx_t c = {.w = w, .ok = true};
-    if (eng->conf.output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
+    if (pipe->conf->output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
     else
         for (size_t i = 0; i < w->ndirty && c.ok; i++) emit_one(w->dirty[i], &c);
-    if (c.ok && w->cache_max && eng->conf.output_mode != TALLY_OUTPUT_COMPLETE && tally_wordtab_size(w->tab) > w->cache_max &&
+    if (c.ok && w->cache_max && pipe->conf->output_mode != TALLY_OUTPUT_COMPLETE && tally_wordtab_size(w->tab) > w->cache_max &&
         !shrink(w)) {
-        tally_engine_raise(eng, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+        tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
         c.ok = false;
     }
     for (size_t i = 0; i < w->ndirty; i++) w->dirty[i]->dirty = 0;
     w->ndirty = 0;
     free(c.json);
 
-    pthread_mutex_lock(&eng->ep_mu);
-    eng->ep_done++;
-    pthread_cond_broadcast(&eng->ep_cv);
-    pthread_mutex_unlock(&eng->ep_mu);
-    uv_async_send(&eng->wake);
+    pthread_mutex_lock(&pipe->ep_mu);
+    pipe->ep_done++;
+    pthread_cond_broadcast(&pipe->ep_cv);
+    pthread_mutex_unlock(&pipe->ep_mu);
+    pipe->wake(pipe->wake_opaque);
     return c.ok;
 }
 
 static void drain_discard(tally_worker_t *w) {
-    tally_engine_t *eng = w->eng;
-    for (int p = 0; p < eng->nparts; p++) {
+    tally_pipeline_t *pipe = w->pipe;
+    for (int p = 0; p < pipe->nparts; p++) {
         tally_batch_t *b;
-        while ((b = tally_spsc_pop(&eng->parts[p].rings[w->idx]))) tally_batch_destroy(b);
+        while ((b = tally_spsc_pop(&pipe->parts[p].rings[w->idx]))) tally_batch_destroy(b);
     }
 }
 
 void *tally_worker_main(void *arg) {
     tally_worker_t *w = arg;
-    tally_engine_t *eng = w->eng;
+    tally_pipeline_t *pipe = w->pipe;
     char tag[16];
     snprintf(tag, sizeof(tag), "w%d", w->idx);
     tally_log_set_thread(tag);
 
     int nblocked = 0;
     bool final = false;
-    memset(w->blocked, 0, (size_t)eng->nparts);
-    w->done_epoch = atomic_load(&eng->req_epoch);
+    memset(w->blocked, 0, (size_t)pipe->nparts);
+    w->done_epoch = atomic_load(&pipe->req_epoch);
     for (;;) {
-        if (atomic_load(&eng->stop_hard)) break;
+        if (atomic_load(&pipe->stop_hard)) break;
         /* Too many changed words in memory: wait for the (early) trigger before taking more. What the
          * rings hold before the barrier is still applied, so memory stays bounded by the cache plus
          * the rings. */
         if (w->cache_max && w->ndirty >= w->cache_max && nblocked == 0 &&
-            atomic_load_explicit(&eng->req_epoch, memory_order_acquire) <= w->done_epoch) {
+            atomic_load_explicit(&pipe->req_epoch, memory_order_acquire) <= w->done_epoch) {
             idle(w);
             continue;
         }
         bool progressed = false;
-        for (int p = 0; p < eng->nparts; p++) {
+        for (int p = 0; p < pipe->nparts; p++) {
             if (w->blocked[p]) continue;
-            tally_spsc_t *ring = &eng->parts[p].rings[w->idx];
+            tally_spsc_t *ring = &pipe->parts[p].rings[w->idx];
             for (int k = 0; k < 16; k++) {
                 tally_batch_t *b = tally_spsc_pop(ring);
                 if (!b) break;
@@ -257,10 +261,10 @@ void *tally_worker_main(void *arg) {
                 break;
             }
         }
-        if (eng->nparts > 0 && nblocked == eng->nparts) {
-            w->done_epoch = atomic_load_explicit(&eng->req_epoch, memory_order_acquire);
+        if (pipe->nparts > 0 && nblocked == pipe->nparts) {
+            w->done_epoch = atomic_load_explicit(&pipe->req_epoch, memory_order_acquire);
             if (!epoch_done(w)) break;
-            memset(w->blocked, 0, (size_t)eng->nparts);
+            memset(w->blocked, 0, (size_t)pipe->nparts);
             nblocked = 0;
             if (final) break;
             continue;

@@ -35,6 +35,7 @@ typedef struct tally_config_s {
     int max_word_bytes;
     int cache_max_words;          /* "state.cache.max.words": bound on words held in memory, 0 = none */
     bool state_rebuild;           /* "state.rebuild": replay input from the beginning into an empty state.dir */
+    int recovery_stall_ms;        /* "recovery.stall.timeout.ms": a replay that receives nothing this long stops */
     int log_level;                /* tally_log_level_t */
     int transaction_timeout_ms;
     int metadata_refresh_ms;      /* "metadata.refresh.interval.ms": how soon new input partitions are seen */
@@ -47,6 +48,8 @@ typedef struct tally_config_s {
 /* Sets every key to its default (parsed from the table's default string). */
 void tally_config_init(tally_config_t *conf);
 void tally_config_term(tally_config_t *conf);
+/* A deep copy (dst owns its strings; tally_config_term frees them). On failure dst is still safe to term. */
+int tally_config_copy(tally_config_t *dst, const tally_config_t *src);
 
 /* Reads a properties file. On error returns a negative tally_err_t and writes into errstr a message
  * naming the file, the line, the key, the value and what is allowed (with a "did you mean" for typos). */

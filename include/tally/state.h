@@ -12,7 +12,7 @@
 typedef struct tally_state_s tally_state_t;
 typedef struct tally_state_batch_s tally_state_batch_t;
 
-/* Opens (creating) the store. *locked is set when another process holds the directory. */
+/* Opens (creating, with its parent directories) the store. *locked is set when another process holds the directory. */
 int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size);
 void tally_state_close(tally_state_t *st);
 

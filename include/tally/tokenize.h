@@ -33,4 +33,15 @@ static inline bool tally_tokenizer_next(tally_tokenizer_t *t, const uint8_t **wo
     return true;
 }
 
+/* The one rule for what is counted, shared by the partition threads and recovery's replay: the next
+ * word of at most max bytes; longer words are skipped and added to *dropped (never counted). */
+static inline bool tally_tokenizer_next_counted(tally_tokenizer_t *t, size_t max, const uint8_t **word, size_t *len,
+                                                uint64_t *dropped) {
+    while (tally_tokenizer_next(t, word, len)) {
+        if (*len <= max) return true;
+        (*dropped)++;
+    }
+    return false;
+}
+
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The control thread's operability work: after each committed epoch a progress record (log line,
  * history, progress.topic) and the top words; every second the health tracking; after both a new
- * snapshot for the HTTP thread, which reads nothing else. Every function here runs on the control
- * thread, except stats_cb (librdkafka's statistics, under stats_mu). */
+ * snapshot for the HTTP thread, which reads nothing else. The engine's numbers come from its view
+ * callback. Every function here runs on the control thread, except tally_obs_stats (librdkafka's
+ * statistics, under stats_mu). */
 #include "observe.h"
 
 #include <inttypes.h>
@@ -12,12 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../engine_int.h"
 #include "tally/buf.h"
+#include "tally/engine.h"
 #include "tally/err.h"
 #include "tally/health.h"
 #include "tally/http.h"
 #include "tally/json.h"
+#include "tally/kafka.h"
 #include "tally/kstats.h"
 #include "tally/log.h"
 #include "tally/progress.h"
@@ -27,7 +29,6 @@
 
 #define HISTORY 100          /* progress records kept for /progress */
 #define TOP_CAP 1000         /* words kept for /top: exact for n <= TOP_CAP */
-#define STATS_INTERVAL "5000"
 #define LOG_JSON_MAX 1700    /* a log line holds 2 KiB: longer records are logged without sources */
 
 typedef struct {
@@ -38,7 +39,11 @@ typedef struct {
 } track_t;
 
 struct tally_obs_s {
-    tally_engine_t *eng;
+    const tally_config_t *conf;
+    uv_loop_t *loop;
+    tally_state_t *state;
+    void (*view)(void *opaque, tally_obs_view_t *v);
+    void *view_opaque;
     uv_timer_t timer;
     bool timer_on;
 
@@ -74,16 +79,21 @@ static double wall_now(void) {
 
 /* ---- librdkafka statistics ---- */
 
-static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
-    tally_engine_t *eng = opaque;
-    tally_obs_t *obs = eng ? eng->obs : NULL;
-    if (!obs) return 0;
+void tally_obs_view_term(tally_obs_view_t *v) {
+    for (int i = 0; v->parts && i < v->nparts; i++) free(v->parts[i].rings);
+    free(v->parts);
+    v->parts = NULL;
+    v->nparts = 0;
+}
+
+void tally_obs_stats(void *opaque, rd_kafka_t *rk, const char *json, size_t json_len) {
+    tally_obs_t *obs = opaque;
     tally_kstats_t s;
     tally_kstats_init(&s);
     if (tally_kstats_parse(&s, json, json_len) != 0) {
         tally_debug("librdkafka statistics not understood (%zu bytes); skipped", json_len);
         tally_kstats_term(&s);
-        return 0;
+        return;
     }
     bool consumer = rd_kafka_type(rk) == RD_KAFKA_CONSUMER;
     pthread_mutex_lock(&obs->stats_mu);
@@ -91,37 +101,9 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
     tally_kstats_term(dst);
     *dst = s; /* takes over s.parts */
     pthread_mutex_unlock(&obs->stats_mu);
-    return 0; /* librdkafka frees json */
 }
 
-void tally_obs_kafka_conf(tally_engine_t *eng, rd_kafka_conf_t *c) {
-    if (!eng->conf.http_listen) return;
-    bool user_set = false;
-    for (int i = 0; i < eng->conf.kafka_cnt; i++)
-        user_set = user_set || strcmp(eng->conf.kafka[i].key, "statistics.interval.ms") == 0;
-    char err[256];
-    if (!user_set && rd_kafka_conf_set(c, "statistics.interval.ms", STATS_INTERVAL, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-        tally_warn("statistics.interval.ms: %s; no librdkafka metrics", err);
-    rd_kafka_conf_set_stats_cb(c, stats_cb);
-}
-
-/* ---- numbers gathered from the engine (control thread: it owns parts and the loop) ---- */
-
-static int64_t high_watermark(tally_engine_t *eng, const tally_part_t *p) {
-    int64_t lo = -1, hi = -1;
-    /* Cached from the last fetch response: never blocks. */
-    if (rd_kafka_get_watermark_offsets(eng->consumer, p->topic, p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -1;
-    return hi;
-}
-
-static uint64_t keys_in_memory(tally_engine_t *eng) {
-    /* Workers grow their tables while this runs: an unlocked read of each table's size, so the sum is
-     * a gauge that may lag by a few inserts, never used for a decision. */
-    uint64_t n = 0;
-    for (int w = 0; w < eng->nworkers; w++) n += tally_wordtab_size(eng->workers[w].tab);
-    return n;
-}
+/* ---- numbers gathered from the engine ---- */
 
 static int64_t resident_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -132,27 +114,10 @@ static int64_t resident_bytes(void) {
     return rss < 0 ? -1 : rss * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
-static tally_snap_state_t snap_state(tally_engine_t *eng) {
-    switch (eng->state_) {
-    case ENG_STARTING: return TALLY_SNAP_STARTING;
-    case ENG_RUNNING: return TALLY_SNAP_RUNNING;
-    case ENG_STOPPING: return TALLY_SNAP_STOPPING;
-    case ENG_STOPPED: return TALLY_SNAP_STOPPED;
-    }
-    return TALLY_SNAP_STOPPED;
-}
-
-static bool fenced(tally_engine_t *eng) {
-    pthread_mutex_lock(&eng->err_mu);
-    bool f = eng->async_err == TALLY_EXIT_FENCED;
-    pthread_mutex_unlock(&eng->err_mu);
-    return f || eng->exit_status == TALLY_EXIT_FENCED;
-}
 
 /* ---- /metrics ---- */
 
-static void metrics_partitions(tally_obs_t *obs, tally_buf_t *b) {
-    tally_engine_t *eng = obs->eng;
+static void metrics_partitions(const tally_obs_view_t *v, tally_buf_t *b) {
     char pbuf[16], wbuf[16];
     static const struct {
         const char *name, *help;
@@ -165,31 +130,31 @@ static void metrics_partitions(tally_obs_t *obs, tally_buf_t *b) {
     };
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         tally_prom_family(b, fam[f].name, "gauge", fam[f].help);
-        for (int i = 0; i < eng->nparts; i++) {
-            tally_part_t *p = &eng->parts[i];
+        for (int i = 0; i < v->nparts; i++) {
+            const tally_obs_part_t *p = &v->parts[i];
             snprintf(pbuf, sizeof(pbuf), "%d", (int)p->partition);
             const char *labels[] = {"topic", p->topic, "partition", pbuf, NULL};
-            int64_t hi = high_watermark(eng, p), v = 0;
+            int64_t hi = p->high_watermark, x = 0;
             switch (f) {
-            case 0: v = p->committed; break;
-            case 1: v = atomic_load_explicit(&p->seen, memory_order_acquire); break;
-            case 2: v = hi; break;
-            case 3: v = hi < 0 ? -1 : hi > p->committed ? hi - p->committed : 0; break;
-            case 4: v = p->queue ? (int64_t)rd_kafka_queue_length(p->queue) : 0; break;
+            case 0: x = p->committed; break;
+            case 1: x = p->read; break;
+            case 2: x = hi; break;
+            case 3: x = hi < 0 ? -1 : hi > p->committed ? hi - p->committed : 0; break;
+            case 4: x = p->fetch_queue; break;
             }
-            if (v >= 0) tally_prom_int(b, fam[f].name, labels, v);
+            if (x >= 0) tally_prom_int(b, fam[f].name, labels, x);
         }
     }
     tally_prom_family(b, "tally_ring_occupancy", "gauge",
                       "Word batches waiting in the ring from a partition thread to a worker (capacity 64).");
-    for (int i = 0; i < eng->nparts; i++) {
-        tally_part_t *p = &eng->parts[i];
+    for (int i = 0; i < v->nparts; i++) {
+        const tally_obs_part_t *p = &v->parts[i];
         if (!p->rings) continue;
         snprintf(pbuf, sizeof(pbuf), "%d", (int)p->partition);
-        for (int w = 0; w < eng->nworkers; w++) {
+        for (int w = 0; w < v->nworkers; w++) {
             snprintf(wbuf, sizeof(wbuf), "%d", w);
             const char *labels[] = {"topic", p->topic, "partition", pbuf, "worker", wbuf, NULL};
-            tally_prom_uint(b, "tally_ring_occupancy", labels, tally_spsc_size(&p->rings[w]));
+            tally_prom_uint(b, "tally_ring_occupancy", labels, p->rings[w]);
         }
     }
 }
@@ -225,13 +190,12 @@ static void metrics_kafka(tally_obs_t *obs, tally_buf_t *b) {
     pthread_mutex_unlock(&obs->stats_mu);
 }
 
-static tally_blob_t *build_metrics(tally_obs_t *obs) {
-    tally_engine_t *eng = obs->eng;
-    const tally_config_t *c = &eng->conf;
+static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) {
+    const tally_config_t *c = obs->conf;
     tally_buf_t *b = &obs->buf;
     tally_buf_reset(b);
     tally_prom_family(b, "tally_up", "gauge", "1 while the engine runs (commits or waits for input), else 0.");
-    tally_prom_int(b, "tally_up", NULL, eng->state_ == ENG_RUNNING);
+    tally_prom_int(b, "tally_up", NULL, v->state == TALLY_SNAP_RUNNING);
     {
         const char *labels[] = {"application_id", c->application_id,
                                 "sink", c->sink == TALLY_SINK_KAFKA ? "kafka" : "console",
@@ -248,16 +212,16 @@ static tally_blob_t *build_metrics(tally_obs_t *obs) {
         {"tally_input_words_total", "Words counted in committed epochs.", obs->words_total},
         {"tally_words_dropped_total", "Words not counted because they are longer than max.word.bytes.", obs->dropped_total},
         {"tally_output_records_total", "Output records (changed keys) in committed epochs.", obs->output_total},
-        {"tally_epochs_committed_total", "Epochs committed (Kafka transactions with exactly_once).", eng->commits},
+        {"tally_epochs_committed_total", "Epochs committed (Kafka transactions with exactly_once).", v->commits},
         {"tally_transactions_aborted_total", "Epochs rolled back (transactions aborted, or failed at_least_once commits).",
-         eng->aborts},
+         v->aborts},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         tally_prom_family(b, counters[i].name, "counter", counters[i].help);
         tally_prom_uint(b, counters[i].name, NULL, counters[i].v);
     }
     tally_prom_family(b, "tally_epoch", "gauge", "The last committed epoch.");
-    tally_prom_uint(b, "tally_epoch", NULL, eng->committed_epoch);
+    tally_prom_uint(b, "tally_epoch", NULL, v->committed_epoch);
     tally_prom_family(b, "tally_last_commit_timestamp_seconds", "gauge",
                       "Unix time of the last commit (0 before the first).");
     tally_prom_float(b, "tally_last_commit_timestamp_seconds", NULL, obs->last_commit_wall);
@@ -268,10 +232,10 @@ static tally_blob_t *build_metrics(tally_obs_t *obs) {
     tally_prom_float(b, "tally_last_epoch_duration_seconds", lc, obs->last.commit_s);
     tally_prom_float(b, "tally_last_epoch_duration_seconds", ls, obs->last.state_s);
     tally_prom_family(b, "tally_keys_in_memory", "gauge", "Words in the workers' tables (the in-memory cache of the state).");
-    tally_prom_uint(b, "tally_keys_in_memory", NULL, keys_in_memory(eng));
+    tally_prom_uint(b, "tally_keys_in_memory", NULL, v->keys_in_memory);
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
-    tally_prom_int(b, "tally_assigned_partitions", NULL, eng->nparts);
-    metrics_partitions(obs, b);
+    tally_prom_int(b, "tally_assigned_partitions", NULL, v->nparts);
+    metrics_partitions(v, b);
     int64_t rss = resident_bytes();
     if (rss >= 0) {
         tally_prom_family(b, "tally_process_resident_bytes", "gauge", "Resident memory of the process (/proc/self/statm).");
@@ -283,52 +247,57 @@ static tally_blob_t *build_metrics(tally_obs_t *obs) {
 
 /* ---- snapshot ---- */
 
-static void publish(tally_obs_t *obs) {
+static void publish_view(tally_obs_t *obs, const tally_obs_view_t *v) {
     if (!obs->box) return;
-    tally_engine_t *eng = obs->eng;
     tally_snap_t *s = tally_snap_new();
     if (!s) return;
-    s->state = snap_state(eng);
-    s->fenced = fenced(eng);
+    s->state = v->state;
+    s->fenced = v->fenced;
     snprintf(s->problem, sizeof(s->problem), "%s", obs->problem);
     snprintf(s->problem_kind, sizeof(s->problem_kind), "%s", obs->problem_kind);
     s->published = tally_snap_now();
     s->commit_ok = obs->commit_ok;
     s->stall_limit_s = obs->stall_limit;
     s->last_commit_wall = obs->last_commit_wall;
-    s->epoch = eng->committed_epoch;
-    s->commits = eng->commits;
-    s->aborts = eng->aborts;
-    s->metrics = build_metrics(obs);
+    s->epoch = v->committed_epoch;
+    s->commits = v->commits;
+    s->aborts = v->aborts;
+    s->metrics = build_metrics(obs, v);
     s->progress = tally_blob_ref(obs->progress_blob);
     s->top = tally_blob_ref(obs->top_blob);
     tally_snapbox_publish(obs->box, s);
 }
 
+static void publish(tally_obs_t *obs) {
+    if (!obs->box) return;
+    tally_obs_view_t v = {0};
+    obs->view(obs->view_opaque, &v);
+    publish_view(obs, &v);
+    tally_obs_view_term(&v);
+}
+
 /* ---- health tracking (every second) ---- */
 
-static void track_health(tally_obs_t *obs) {
-    tally_engine_t *eng = obs->eng;
+static void track_health(tally_obs_t *obs, const tally_obs_view_t *v) {
     double now = tally_snap_now();
-    bool pending = eng->epoch_in_flight;
-    for (int i = 0; i < eng->nparts && !pending; i++)
-        pending = atomic_load_explicit(&eng->parts[i].seen, memory_order_acquire) != eng->parts[i].committed;
+    bool pending = v->epoch_pending;
+    for (int i = 0; i < v->nparts && !pending; i++) pending = v->parts[i].read != v->parts[i].committed;
     /* Nothing to commit is as good as a commit: an idle input is healthy. */
     if (!pending) obs->commit_ok = now;
 
-    if (eng->nparts != obs->ntrack) {
-        track_t *t = realloc(obs->track, (size_t)(eng->nparts ? eng->nparts : 1) * sizeof(*t));
+    if (v->nparts != obs->ntrack) {
+        for (int i = v->nparts; i < obs->ntrack; i++) free(obs->track[i].topic);
+        track_t *t = realloc(obs->track, (size_t)(v->nparts ? v->nparts : 1) * sizeof(*t));
         if (!t) return;
-        for (int i = obs->ntrack; i < eng->nparts; i++) t[i] = (track_t){0};
-        for (int i = eng->nparts; i < obs->ntrack; i++) free(t[i].topic);
+        for (int i = obs->ntrack; i < v->nparts; i++) t[i] = (track_t){0};
         obs->track = t;
-        obs->ntrack = eng->nparts;
+        obs->ntrack = v->nparts;
     }
     obs->problem[0] = obs->problem_kind[0] = '\0';
-    for (int i = 0; i < eng->nparts; i++) {
-        tally_part_t *p = &eng->parts[i];
+    for (int i = 0; i < v->nparts; i++) {
+        const tally_obs_part_t *p = &v->parts[i];
         track_t *t = &obs->track[i];
-        int64_t seen = atomic_load_explicit(&p->seen, memory_order_acquire);
+        int64_t seen = p->read;
         if (!t->topic || strcmp(t->topic, p->topic) != 0 || t->partition != p->partition) {
             free(t->topic);
             t->topic = strdup(p->topic);
@@ -340,10 +309,10 @@ static void track_health(tally_obs_t *obs) {
             t->seen = seen;
             t->since = now;
         }
-        int64_t hi = high_watermark(eng, p);
+        int64_t hi = p->high_watermark;
         int64_t lag = hi < 0 ? 0 : hi - seen;
-        int64_t queued = p->queue ? (int64_t)rd_kafka_queue_length(p->queue) : 0;
-        if (!obs->problem[0] && eng->pipeline_up &&
+        int64_t queued = p->fetch_queue;
+        if (!obs->problem[0] && v->pipeline_up &&
             tally_health_part_stuck(now - t->since, lag, queued, obs->stall_limit)) {
             snprintf(obs->problem_kind, sizeof(obs->problem_kind), "stuck");
             snprintf(obs->problem, sizeof(obs->problem),
@@ -357,7 +326,7 @@ static void track_health(tally_obs_t *obs) {
 /* Starts the HTTP server. An address in use is not fatal: a predecessor with the same configuration
  * holds it until this instance fences it and it exits, so the timer tries again every second. */
 static int http_start(tally_obs_t *obs) {
-    const char *addr = obs->eng->conf.http_listen;
+    const char *addr = obs->conf->http_listen;
     char errstr[512];
     int r = tally_http_new(&obs->http, addr, obs->box, errstr, sizeof(errstr));
     if (r == TALLY_EIO) {
@@ -377,17 +346,20 @@ static int http_start(tally_obs_t *obs) {
 static void on_tick(uv_timer_t *timer) {
     tally_obs_t *obs = timer->data;
     if (obs->http_retry) http_start(obs);
-    track_health(obs);
+    tally_obs_view_t v = {0};
+    obs->view(obs->view_opaque, &v);
+    track_health(obs, &v);
     if (obs->progress_rk) rd_kafka_poll(obs->progress_rk, 0);
-    publish(obs);
+    publish_view(obs, &v);
+    tally_obs_view_term(&v);
 }
 
 /* ---- progress ---- */
 
 static void progress_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
-    tally_engine_t *eng = opaque;
-    if (m->err) tally_warn("progress record to %s not delivered: %s", eng->conf.progress_topic, rd_kafka_err2str(m->err));
+    tally_obs_t *obs = opaque;
+    if (m->err) tally_warn("progress record to %s not delivered: %s", obs->conf->progress_topic, rd_kafka_err2str(m->err));
 }
 
 static void seed_one(const uint8_t *word, size_t len, int64_t count, void *opaque) {
@@ -416,28 +388,21 @@ static void top_item(const uint8_t *word, size_t len, int64_t count, void *opaqu
     c->ends[c->k++] = c->b->len;
 }
 
-static void top_update(tally_obs_t *obs) {
-    tally_engine_t *eng = obs->eng;
+static void top_update(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     if (!obs->top_seeded) {
         /* Once, at the first commit (after recovery): the words counted before this run. Later
          * epochs bring every changed count, which keeps the map exact (tally/topk.h). */
         tally_topk_clear(obs->top);
         double t0 = tally_snap_now();
         obs->top_seeded = true;
-        if (tally_state_foreach_count(eng->state, seed_one, obs) != 0) {
+        if (tally_state_foreach_count(obs->state, seed_one, obs) != 0) {
             tally_warn("/top: cannot read the state; trying again at the next epoch");
             obs->top_seeded = false;
         }
         tally_debug("/top: seeded from the state in %.0f ms", (tally_snap_now() - t0) * 1e3);
     } else {
-        for (int w = 0; w < eng->nworkers; w++) {
-            const uint8_t *word;
-            uint32_t len;
-            int64_t count;
-            for (size_t off = 0; tally_out_next(&eng->workers[w], &off, &word, &len, &count);)
-                /* Out of memory: the map may have missed a word, so it is rebuilt at the next epoch. */
-                if (tally_topk_offer(obs->top, word, len, count)) obs->top_seeded = false;
-        }
+        /* Out of memory: the map may have missed a word, so it is rebuilt at the next epoch. */
+        ep->each_change(ep->each_opaque, seed_one, obs);
     }
     /* The JSON array and where each item ends, so that /top?n=k is a prefix of it. */
     size_t n = tally_topk_size(obs->top);
@@ -454,15 +419,11 @@ static void top_update(tally_obs_t *obs) {
     obs->top_blob = bl;
 }
 
-void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
-    tally_obs_t *obs = eng->obs;
+void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     double total_s = ep->process_s + ep->commit_s + ep->state_s;
-    if (!obs) {
-        tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms, "
-                   "commit %.0f ms, state %.0f ms", eng->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
-                   ep->commit_s * 1e3, ep->state_s * 1e3);
-        return;
-    }
+    const tally_config_t *c = obs->conf;
+    tally_obs_view_t v = {0};
+    obs->view(obs->view_opaque, &v);
     double now = tally_snap_now(), wall = wall_now();
     obs->lines_total += ep->lines;
     obs->words_total += ep->words;
@@ -470,19 +431,19 @@ void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
     obs->output_total += ep->keys;
     obs->last = *ep;
 
-    tally_progress_source_t *src = calloc((size_t)(eng->nparts ? eng->nparts : 1), sizeof(*src));
-    for (int i = 0; src && i < eng->nparts; i++) {
-        tally_part_t *p = &eng->parts[i];
+    tally_progress_source_t *src = calloc((size_t)(v.nparts ? v.nparts : 1), sizeof(*src));
+    for (int i = 0; src && i < v.nparts; i++) {
+        const tally_obs_part_t *p = &v.parts[i];
         src[i] = (tally_progress_source_t){.topic = p->topic, .partition = p->partition, .start_offset = p->committed,
-                                           .end_offset = p->cut, .high_watermark = high_watermark(eng, p)};
+                                           .end_offset = p->cut, .high_watermark = p->high_watermark};
     }
     char sink[300];
-    if (eng->conf.sink == TALLY_SINK_KAFKA) snprintf(sink, sizeof(sink), "kafka:%s", eng->conf.output_topic);
+    if (c->sink == TALLY_SINK_KAFKA) snprintf(sink, sizeof(sink), "kafka:%s", c->output_topic);
     else snprintf(sink, sizeof(sink), "console");
     double since = now - (obs->last_commit_mono > 0 ? obs->last_commit_mono : obs->start_mono);
     tally_progress_t pr = {
-        .id = eng->conf.application_id,
-        .epoch = eng->epoch,
+        .id = c->application_id,
+        .epoch = ep->epoch,
         .timestamp = wall,
         .lines = ep->lines,
         .words = ep->words,
@@ -490,15 +451,15 @@ void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
         .input_rate = since > 0 ? (double)ep->lines / since : -1,
         .processed_rate = total_s > 0 ? (double)ep->lines / total_s : -1,
         .keys_updated = ep->keys,
-        .keys_in_memory = keys_in_memory(eng),
+        .keys_in_memory = v.keys_in_memory,
         .process_ms = ep->process_s * 1e3,
         .commit_ms = ep->commit_s * 1e3,
         .state_ms = ep->state_s * 1e3,
-        .commits = eng->commits,
-        .aborts = eng->aborts,
+        .commits = v.commits,
+        .aborts = v.aborts,
         .sink = sink,
         .sources = src,
-        .nsources = src ? eng->nparts : 0,
+        .nsources = src ? v.nparts : 0,
     };
     tally_buf_t *b = &obs->buf;
     tally_buf_reset(b);
@@ -507,10 +468,10 @@ void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
         tally_progress_hist_add(obs->hist, b->data, b->len);
         if (obs->progress_rk) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
-                obs->progress_rk, RD_KAFKA_V_TOPIC(eng->conf.progress_topic),
-                RD_KAFKA_V_KEY(eng->conf.application_id, strlen(eng->conf.application_id)),
+                obs->progress_rk, RD_KAFKA_V_TOPIC(c->progress_topic),
+                RD_KAFKA_V_KEY(c->application_id, strlen(c->application_id)),
                 RD_KAFKA_V_VALUE(b->data, b->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-            if (e) tally_warn("progress record to %s dropped: %s", eng->conf.progress_topic, rd_kafka_err2str(e));
+            if (e) tally_warn("progress record to %s dropped: %s", c->progress_topic, rd_kafka_err2str(e));
             rd_kafka_poll(obs->progress_rk, 0);
         }
         if (b->len > LOG_JSON_MAX) {
@@ -519,9 +480,10 @@ void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
         }
     }
     tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms, commit %.0f "
-               "ms, state %.0f ms; progress %s", eng->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
+               "ms, state %.0f ms; progress %s", ep->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
                ep->commit_s * 1e3, ep->state_s * 1e3, tally_buf_ok(b) ? b->data : "{}");
     free(src);
+    tally_obs_view_term(&v);
 
     obs->last_commit_mono = obs->commit_ok = now;
     obs->last_commit_wall = wall;
@@ -531,13 +493,13 @@ void tally_obs_epoch(tally_engine_t *eng, const tally_obs_epoch_t *ep) {
             tally_blob_unref(obs->progress_blob);
             obs->progress_blob = pb;
         }
-        if (obs->top) top_update(obs);
+        if (obs->top) top_update(obs, ep);
     }
 }
 
-void tally_obs_publish(tally_engine_t *eng) {
-    if (eng->obs) publish(eng->obs);
-}
+void tally_obs_publish(tally_obs_t *obs) { publish(obs); }
+
+void tally_obs_set_state(tally_obs_t *obs, tally_state_t *state) { obs->state = state; }
 
 /* ---- lifecycle ---- */
 
@@ -567,22 +529,22 @@ static void log_config(const tally_config_t *c) {
 }
 
 static int start_progress_producer(tally_obs_t *obs) {
-    tally_engine_t *eng = obs->eng;
+    const tally_config_t *conf = obs->conf;
     char errstr[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (tally_engine_kafka_conf(eng, c, errstr, sizeof(errstr))) {
+    if (tally_kafka_conf_common(conf, c, errstr, sizeof(errstr))) {
         rd_kafka_conf_destroy(c);
         tally_err("progress.topic producer: %s", errstr);
         return TALLY_ECONFIG;
     }
     rd_kafka_conf_set_dr_msg_cb(c, progress_dr);
-    rd_kafka_conf_set_opaque(c, eng);
+    rd_kafka_conf_set_opaque(c, obs);
     obs->progress_rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
     if (!obs->progress_rk) {
         tally_err("cannot create the progress.topic producer: %s", errstr);
         return TALLY_EKAFKA;
     }
-    rd_kafka_topic_t *t = rd_kafka_topic_new(obs->progress_rk, eng->conf.progress_topic, NULL);
+    rd_kafka_topic_t *t = rd_kafka_topic_new(obs->progress_rk, conf->progress_topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(obs->progress_rk, 0, t, &md, 30000);
     rd_kafka_topic_destroy(t);
@@ -591,34 +553,39 @@ static int start_progress_producer(tally_obs_t *obs) {
         rd_kafka_metadata_destroy(md);
     }
     if (e) {
-        tally_err("progress.topic=%s: %s on %s (create it first)", eng->conf.progress_topic, rd_kafka_err2str(e),
-                  eng->conf.bootstrap_servers);
+        tally_err("progress.topic=%s: %s on %s (create it first)", conf->progress_topic, rd_kafka_err2str(e),
+                  conf->bootstrap_servers);
         return TALLY_EKAFKA;
     }
     return 0;
 }
 
-int tally_obs_start(tally_engine_t *eng) {
-    log_config(&eng->conf);
+int tally_obs_new(tally_obs_t **out, const tally_config_t *conf, uv_loop_t *loop, tally_state_t *state,
+                  void (*view)(void *opaque, tally_obs_view_t *v), void *view_opaque) {
+    log_config(conf);
     tally_obs_t *obs = calloc(1, sizeof(*obs));
+    *out = obs;
     if (!obs) return TALLY_ENOMEM;
-    eng->obs = obs;
-    obs->eng = eng;
+    obs->conf = conf;
+    obs->loop = loop;
+    obs->state = state;
+    obs->view = view;
+    obs->view_opaque = view_opaque;
     pthread_mutex_init(&obs->stats_mu, NULL);
     tally_kstats_init(&obs->cstats);
     tally_kstats_init(&obs->pstats);
     tally_buf_init(&obs->buf);
     obs->start_mono = obs->commit_ok = tally_snap_now();
-    obs->stall_limit = tally_health_stall_limit(eng->conf.trigger_interval_ms);
+    obs->stall_limit = tally_health_stall_limit(conf->trigger_interval_ms);
     obs->hist = tally_progress_hist_new(HISTORY);
     if (!obs->hist) return TALLY_ENOMEM;
 
-    uv_timer_init(&eng->loop, &obs->timer);
+    uv_timer_init(loop, &obs->timer);
     obs->timer.data = obs;
     uv_timer_start(&obs->timer, on_tick, 1000, 1000);
     obs->timer_on = true;
 
-    if (eng->conf.http_listen) {
+    if (conf->http_listen) {
         obs->box = tally_snapbox_new();
         obs->top = tally_topk_new(TOP_CAP);
         if (!obs->box || !obs->top) return TALLY_ENOMEM;
@@ -626,27 +593,29 @@ int tally_obs_start(tally_engine_t *eng) {
         int r = http_start(obs);
         if (r) return r;
     }
-    if (eng->conf.progress_topic) {
+    if (conf->progress_topic) {
         int r = start_progress_producer(obs);
         if (r) return r;
-        tally_info("progress records go to %s (not transactional)", eng->conf.progress_topic);
+        tally_info("progress records go to %s (not transactional)", conf->progress_topic);
     }
     return 0;
 }
 
-void tally_obs_state(tally_engine_t *eng) {
-    tally_obs_t *obs = eng->obs;
-    if (eng->state_ == ENG_RUNNING)
-        tally_info("running: consuming %s%s as group %s", eng->conf.input_topics[0],
-                   eng->conf.input_topic_cnt > 1 ? ",..." : "", eng->conf.application_id);
-    else if (eng->state_ == ENG_STOPPED && eng->exit_status)
-        tally_info("stopped with exit status %d%s", eng->exit_status,
-                   eng->exit_status == TALLY_EXIT_FENCED ? " (fenced by a newer instance)" : "");
-    if (obs) publish(obs);
+void tally_obs_state(tally_obs_t *obs) {
+    tally_obs_view_t v = {0};
+    obs->view(obs->view_opaque, &v);
+    const tally_config_t *c = obs->conf;
+    if (v.state == TALLY_SNAP_RUNNING)
+        tally_info("running: consuming %s%s as group %s", c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
+                   c->application_id);
+    else if (v.state == TALLY_SNAP_STOPPED && v.exit_status)
+        tally_info("stopped with exit status %d%s", v.exit_status,
+                   v.exit_status == TALLY_EXIT_FENCED ? " (fenced by a newer instance)" : "");
+    publish_view(obs, &v);
+    tally_obs_view_term(&v);
 }
 
-void tally_obs_stop(tally_engine_t *eng) {
-    tally_obs_t *obs = eng->obs;
+void tally_obs_stop(tally_obs_t *obs) {
     if (!obs) return;
     if (obs->timer_on) {
         uv_timer_stop(&obs->timer);
@@ -658,14 +627,13 @@ void tally_obs_stop(tally_engine_t *eng) {
     obs->http_retry = false;
     if (obs->progress_rk) {
         rd_kafka_resp_err_t e = rd_kafka_flush(obs->progress_rk, 5000);
-        if (e) tally_warn("progress records not flushed to %s: %s", eng->conf.progress_topic, rd_kafka_err2str(e));
+        if (e) tally_warn("progress records not flushed to %s: %s", obs->conf->progress_topic, rd_kafka_err2str(e));
         rd_kafka_destroy(obs->progress_rk);
         obs->progress_rk = NULL;
     }
 }
 
-void tally_obs_destroy(tally_engine_t *eng) {
-    tally_obs_t *obs = eng->obs;
+void tally_obs_destroy(tally_obs_t *obs) {
     if (!obs) return;
     tally_http_destroy(obs->http);
     if (obs->progress_rk) rd_kafka_destroy(obs->progress_rk);
@@ -681,5 +649,4 @@ void tally_obs_destroy(tally_engine_t *eng) {
     pthread_mutex_destroy(&obs->stats_mu);
     tally_buf_term(&obs->buf);
     free(obs);
-    eng->obs = NULL;
 }

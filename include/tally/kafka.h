@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Building librdkafka clients from tally's configuration: the settings every client shares
+ * (bootstrap.servers, kafka.*, logging), the group consumer, the output producer, and the librdkafka
+ * callbacks, which reach their owners through a hooks struct (the client's opaque) instead of
+ * knowing them: errors go to a fault slot, statistics, rebalances and deliveries to whoever set them. */
+#ifndef TALLY_KAFKA_H
+#define TALLY_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "tally/config.h"
+#include "tally/fault.h"
+
+/* Must outlive the client it was given to. Unset callbacks are not installed. */
+typedef struct tally_kafka_hooks_s {
+    const tally_config_t *conf;
+    tally_fault_t *fault;        /* connection refusals and fatal errors are raised here */
+    void (*stats)(void *opaque, rd_kafka_t *rk, const char *json, size_t len);
+    void *stats_opaque;
+    void (*rebalance)(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts);
+    void *rebalance_opaque;
+    void (*delivery)(void *opaque, const rd_kafka_message_t *m);
+    void *delivery_opaque;
+} tally_kafka_hooks_t;
+
+/* One setting; errstr names key, value and librdkafka's reason. */
+int tally_kafka_conf_set(rd_kafka_conf_t *c, const char *key, const char *value, char *errstr, size_t errstr_size);
+/* bootstrap.servers, every kafka.* setting (they win over tally's defaults set before) and the log
+ * callback: what every client tally makes shares. */
+int tally_kafka_conf_common(const tally_config_t *conf, rd_kafka_conf_t *c, char *errstr, size_t errstr_size);
+/* kafka.max.poll.interval.ms, or librdkafka's default (300 s): how long the control thread may go
+ * without polling the group consumer before the group drops it. */
+int tally_kafka_max_poll_ms(const tally_config_t *conf);
+
+/* The group consumer: group.id = application.id, static membership as instance_id, read_committed,
+ * no automatic commits or offset resets, cooperative-sticky. Logs the reason and returns NULL on error. */
+rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *hooks, const char *instance_id);
+/* The output producer, idempotent, transactional when txn_id is not NULL. NULL on error (logged). */
+rd_kafka_t *tally_kafka_producer_new(tally_kafka_hooks_t *hooks, const char *txn_id);
+/* Waits up to 30 s for the topic's metadata, serving the error callback meanwhile so that a refused
+ * login ends the wait at once. `key` is the configuration key that named it (for the message). */
+int tally_kafka_wait_topic(rd_kafka_t *rk, tally_kafka_hooks_t *hooks, const char *topic, const char *key);
+/* One info line: "<what> N partition(s): t[0] t[1] ...". */
+void tally_kafka_log_partitions(const char *what, const rd_kafka_topic_partition_list_t *l);
+
+#endif

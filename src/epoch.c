@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/* The epoch state machine and the exactly-once protocol (see epoch.h and shared/DESIGN.md):
+ *   barrier -> workers produce into the transaction -> send offsets + commit -> one state write. */
+#include "epoch.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "tally/crashpoint.h"
+#include "tally/engine.h"
+#include "tally/err.h"
+#include "tally/json.h"
+#include "tally/log.h"
+
+#define FINAL_ATTEMPTS 5 /* final epochs tried before a stop gives up (each after a rollback) */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *tally_epoch_state_name(tally_epoch_state_t s) {
+    static const char *const names[] = {"IDLE", "BARRIER", "DRAINING", "COMMITTING",
+                                        "STORING", "ABORTING", "DRAINED", "FAILED"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+bool tally_epoch_transition_is_valid(tally_epoch_state_t from, tally_epoch_state_t to) {
+    switch (to) {
+    case TALLY_EPOCH_IDLE:
+        return from == TALLY_EPOCH_STORING || from == TALLY_EPOCH_COMMITTING || from == TALLY_EPOCH_ABORTING ||
+               from == TALLY_EPOCH_DRAINED;
+    case TALLY_EPOCH_BARRIER:
+        return from == TALLY_EPOCH_IDLE;
+    case TALLY_EPOCH_DRAINING:
+        return from == TALLY_EPOCH_IDLE || from == TALLY_EPOCH_ABORTING;
+    case TALLY_EPOCH_COMMITTING:
+        return from == TALLY_EPOCH_BARRIER || from == TALLY_EPOCH_DRAINING;
+    case TALLY_EPOCH_STORING:
+        return from == TALLY_EPOCH_COMMITTING;
+    case TALLY_EPOCH_ABORTING:
+        return from == TALLY_EPOCH_COMMITTING || from == TALLY_EPOCH_IDLE || from == TALLY_EPOCH_BARRIER ||
+               from == TALLY_EPOCH_DRAINING;
+    case TALLY_EPOCH_DRAINED:
+        return from == TALLY_EPOCH_STORING || from == TALLY_EPOCH_COMMITTING || from == TALLY_EPOCH_ABORTING ||
+               from == TALLY_EPOCH_IDLE;
+    case TALLY_EPOCH_FAILED:
+        return from != TALLY_EPOCH_FAILED;
+    }
+    return false;
+}
+
+/* Every change of state goes through here. */
+static void set_state(tally_epoch_t *ep, tally_epoch_state_t to) {
+    if (ep->st == to) return;
+    if (!tally_epoch_transition_is_valid(ep->st, to)) {
+        tally_err("internal error: epoch %" PRIu64 " cannot go from %s to %s", ep->epoch,
+                  tally_epoch_state_name(ep->st), tally_epoch_state_name(to));
+        assert(!"invalid epoch state transition");
+    }
+    tally_debug("epoch %" PRIu64 ": %s -> %s", ep->epoch, tally_epoch_state_name(ep->st), tally_epoch_state_name(to));
+    ep->st = to;
+}
+
+void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipeline_t *pipe, tally_txn_t *txn,
+                      tally_state_t *state, uint64_t committed) {
+    *ep = (tally_epoch_t){.st = TALLY_EPOCH_IDLE, .conf = conf, .pipe = pipe, .txn = txn, .state = state,
+                          .epoch = committed, .committed = committed};
+}
+
+void tally_epoch_term(tally_epoch_t *ep) {
+    if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
+    ep->final_cut = NULL;
+}
+
+void tally_epoch_fail(tally_epoch_t *ep, int status, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tally_err("%s", msg);
+    if (!ep->status) ep->status = status;
+    if (ep->pipe->up) tally_pipeline_kill(ep->pipe);
+    set_state(ep, TALLY_EPOCH_FAILED);
+}
+
+static bool begin(tally_epoch_t *ep) {
+    tally_txn_failure_t f;
+    if (tally_txn_begin(ep->txn, &f) == TALLY_TXN_OK) return true;
+    tally_epoch_fail(ep, f.status, "%s", f.why);
+    return false;
+}
+
+static void request(tally_epoch_t *ep, bool final) {
+    set_state(ep, final ? TALLY_EPOCH_DRAINING : TALLY_EPOCH_BARRIER);
+    ep->epoch++;
+    ep->t0 = now_s();
+    tally_pipeline_request(ep->pipe, ep->epoch, final);
+}
+
+void tally_epoch_trigger(tally_epoch_t *ep) {
+    if (ep->st != TALLY_EPOCH_IDLE || !ep->pipe->up || !tally_pipeline_has_input(ep->pipe)) return;
+    if (begin(ep)) request(ep, false);
+}
+
+/* Back to the last commit: the transaction aborted (or the producer replaced), the tables reloaded
+ * from the state, the pipeline restarted at the committed offsets. Draining goes on draining. */
+static void rollback(tally_epoch_t *ep, bool draining, const char *why) {
+    tally_warn("rolling back to the last committed epoch %" PRIu64 ": %s", ep->committed, why);
+    set_state(ep, TALLY_EPOCH_ABORTING);
+    tally_pipeline_kill(ep->pipe);
+    tally_txn_failure_t f;
+    if (tally_txn_abort(ep->txn, &f) != TALLY_TXN_OK) {
+        tally_epoch_fail(ep, f.status, "%s", f.why);
+        return;
+    }
+    ep->aborts++;
+    ep->epoch = ep->committed;
+    if (tally_pipeline_reload(ep->pipe, ep->state)) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "cannot reload the state after a rollback");
+        return;
+    }
+    rd_kafka_topic_partition_list_t *list = tally_pipeline_offsets(ep->pipe, false, NULL);
+    tally_pipeline_free_parts(ep->pipe);
+    int r = tally_pipeline_prepare(ep->pipe, ep->consumer, list, ep->epoch);
+    if (!r) r = tally_pipeline_seek(ep->pipe, list);
+    if (!r)
+        r = tally_pipeline_start(ep->pipe, ep->state, tally_txn_producer(ep->txn), tally_txn_topic(ep->txn), ep->epoch);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (r) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "cannot restart after a rollback: %s", tally_err_str(r));
+        return;
+    }
+    /* Not IDLE while draining: the caller asks for the final epoch again. */
+    if (!draining) set_state(ep, TALLY_EPOCH_IDLE);
+}
+
+static void print_console(tally_epoch_t *ep) {
+    fprintf(stderr, "-------------------------------------------\nBatch: %" PRIu64
+                    "\n-------------------------------------------\n", ep->epoch);
+    char *json = NULL;
+    size_t cap = 0;
+    for (int w = 0; w < ep->pipe->nworkers; w++) {
+        const uint8_t *word;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);) {
+            if (TALLY_JSON_MAX(len) > cap) {
+                cap = TALLY_JSON_MAX(len);
+                char *j = realloc(json, cap);
+                if (!j) break;
+                json = j;
+            }
+            size_t jl = tally_json_word_count(json, word, len, count);
+            fwrite(json, 1, jl, stdout);
+            fputc('\n', stdout);
+        }
+    }
+    free(json);
+    fflush(stdout);
+}
+
+static void log_dropped(tally_epoch_t *ep) {
+    uint64_t total = atomic_load(&ep->pipe->dropped_total);
+    if (total != ep->dropped_logged) {
+        tally_warn("%" PRIu64 " words longer than max.word.bytes=%d were not counted (%" PRIu64 " since start)",
+                   total - ep->dropped_logged, ep->conf->max_word_bytes, total);
+        ep->dropped_logged = total;
+    }
+}
+
+static void each_change(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
+    tally_pipeline_t *p = opaque;
+    for (int w = 0; w < p->nworkers; w++) {
+        const uint8_t *word;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_out_next(&p->workers[w], &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
+    }
+}
+
+/* Kafka holds the epoch now; the state follows in one atomic write. Dying before it is safe: at
+ * start-up the gap between the two is replayed without output. */
+static int store(tally_epoch_t *ep) {
+    tally_state_batch_t *b = tally_state_batch_new();
+    for (int w = 0; w < ep->pipe->nworkers; w++) {
+        const uint8_t *word;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);)
+            tally_state_batch_put_count(b, word, len, count);
+    }
+    for (int i = 0; i < ep->pipe->nparts; i++)
+        tally_state_batch_put_offset(b, ep->pipe->parts[i].topic, ep->pipe->parts[i].partition, ep->pipe->parts[i].cut);
+    tally_state_batch_put_epoch(b, ep->epoch);
+    char err[512];
+    tally_crashpoint_soon("mid_state_write", ep->epoch, 0);
+    int r = tally_state_batch_write(ep->state, b, err, sizeof(err));
+    tally_state_batch_destroy(b);
+    if (r)
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s; epoch %" PRIu64 " is committed in Kafka and will be replayed into "
+                         "the state at the next start", err, ep->epoch);
+    return r;
+}
+
+/* Every worker finished the epoch in flight: make it durable, Kafka first, then the state. */
+static void finish(tally_epoch_t *ep) {
+    bool final = ep->st == TALLY_EPOCH_DRAINING;
+    set_state(ep, TALLY_EPOCH_COMMITTING);
+    double t_process = now_s() - ep->t0;
+    tally_pipeline_t *p = ep->pipe;
+    size_t keys = tally_pipeline_out_keys(p);
+    bool moved = false;
+    for (int i = 0; i < p->nparts; i++) moved = moved || p->parts[i].cut != p->parts[i].committed;
+    log_dropped(ep);
+    if (!moved && keys == 0) {
+        /* Nothing read: no empty transaction (an open one stays open for the next epoch). */
+        set_state(ep, final ? TALLY_EPOCH_DRAINED : TALLY_EPOCH_IDLE);
+        return;
+    }
+
+    /* The state write must not fail after Kafka committed: RocksDB 7.8 aborts the process on a full
+     * disk. So check the room first, and stop before this epoch's Kafka commit when it is short. */
+    int64_t room = tally_state_free_bytes(ep->state), need = (int64_t)(2 * tally_pipeline_out_bytes(p)) + (16 << 20);
+    if (room >= 0 && room < need) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "state.dir %s has %" PRId64 " MB free, less than the %" PRId64 " MB epoch %"
+                         PRIu64 " needs: stopping before committing it (free space, then restart: nothing is lost)",
+                         ep->conf->state_dir, room >> 20, (need + (1 << 20) - 1) >> 20, ep->epoch);
+        return;
+    }
+
+    double t0 = now_s();
+    if (!tally_txn_producer(ep->txn)) print_console(ep);
+    rd_kafka_topic_partition_list_t *offsets = tally_pipeline_offsets(p, true, NULL);
+    tally_txn_failure_t f;
+    tally_txn_class_t cls;
+    if (final && tally_crashpoint_fail("final_commit", ep->epoch)) {
+        snprintf(f.why, sizeof(f.why), "test fail point fail_final_commit");
+        cls = TALLY_TXN_ABORTABLE;
+    } else {
+        cls = tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, &f);
+    }
+    if (cls == TALLY_TXN_ABORTABLE) {
+        if (final) {
+            tally_epoch_term(ep);
+            ep->final_cut = offsets; /* the retry covers at least this */
+        } else {
+            rd_kafka_topic_partition_list_destroy(offsets);
+        }
+        rollback(ep, final, f.why);
+        return;
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    if (cls != TALLY_TXN_OK) {
+        tally_epoch_fail(ep, f.status, "%s", f.why);
+        return;
+    }
+    double t_commit = now_s() - t0;
+    tally_crashpoint("after_commit", ep->epoch);
+
+    set_state(ep, TALLY_EPOCH_STORING);
+    t0 = now_s();
+    if (store(ep)) return;
+    tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = keys, .process_s = t_process, .commit_s = t_commit,
+                             .state_s = now_s() - t0, .each_change = each_change, .each_opaque = p};
+    for (int i = 0; i < p->nparts; i++) {
+        rec.lines += atomic_exchange(&p->parts[i].lines, 0);
+        rec.words += atomic_exchange(&p->parts[i].words, 0);
+        rec.dropped += atomic_exchange(&p->parts[i].dropped, 0);
+    }
+    ep->committed = ep->epoch;
+    ep->commits++;
+    /* Logs "epoch N committed: ..." with the progress record; reads committed..cut and the lists. */
+    if (ep->obs) tally_obs_epoch(ep->obs, &rec);
+    else
+        tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated", rec.epoch, rec.lines,
+                   rec.keys);
+    tally_pipeline_committed(p);
+    if (ep->obs) tally_obs_publish(ep->obs);
+    set_state(ep, final ? TALLY_EPOCH_DRAINED : TALLY_EPOCH_IDLE);
+}
+
+void tally_epoch_poll(tally_epoch_t *ep) {
+    if (ep->st == TALLY_EPOCH_BARRIER && tally_pipeline_all_done(ep->pipe)) finish(ep);
+}
+
+void tally_epoch_drain(tally_epoch_t *ep) {
+    if (ep->st == TALLY_EPOCH_FAILED || ep->st == TALLY_EPOCH_DRAINED) return;
+    if (!ep->pipe->up) {
+        set_state(ep, TALLY_EPOCH_DRAINED);
+        return;
+    }
+    if (ep->st == TALLY_EPOCH_BARRIER) {
+        if (!tally_pipeline_wait(ep->pipe)) return; /* a fault: the caller fails */
+        finish(ep);
+    }
+    /* IDLE: ask for the final epoch; ABORTING: it rolled back, so ask again (the threads were
+     * restarted and exit only after a final barrier). */
+    for (int attempt = 1; ep->st == TALLY_EPOCH_IDLE || ep->st == TALLY_EPOCH_ABORTING; attempt++) {
+        if (attempt > FINAL_ATTEMPTS) {
+            tally_epoch_fail(ep, TALLY_EXIT_ERROR, "the final epoch did not commit in %d attempts, each rolled back; "
+                             "nothing after epoch %" PRIu64 " is committed, and a restart goes on from there",
+                             FINAL_ATTEMPTS, ep->committed);
+            return;
+        }
+        /* After a rollback the threads read again from the last commit: let them reach the failed
+         * final epoch's cut first, so the retry commits the work that was in hand. */
+        if (ep->final_cut && !tally_pipeline_wait_read(ep->pipe, ep->final_cut, 60))
+            tally_warn("the retried final epoch covers less than the one that rolled back: the rest is read "
+                       "again at the next start");
+        if (!begin(ep)) return;
+        request(ep, true);
+        if (!tally_pipeline_wait(ep->pipe)) return;
+        finish(ep);
+    }
+    if (ep->st == TALLY_EPOCH_DRAINED) tally_pipeline_join(ep->pipe);
+}
+
+void tally_epoch_drop(tally_epoch_t *ep) {
+    if (ep->st == TALLY_EPOCH_FAILED) return;
+    if (ep->st == TALLY_EPOCH_DRAINED && !ep->pipe->up) return;
+    set_state(ep, TALLY_EPOCH_ABORTING);
+    tally_pipeline_kill(ep->pipe);
+    tally_txn_failure_t f;
+    if (tally_txn_abort(ep->txn, &f) != TALLY_TXN_OK) tally_warn("%s", f.why);
+    if (tally_pipeline_reload(ep->pipe, ep->state)) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "cannot reload the state after a lost assignment");
+        return;
+    }
+    ep->epoch = ep->committed;
+    set_state(ep, TALLY_EPOCH_DRAINED);
+}
+
+void tally_epoch_resume(tally_epoch_t *ep) {
+    if (ep->st == TALLY_EPOCH_DRAINED) set_state(ep, TALLY_EPOCH_IDLE);
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/* librdkafka clients from the configuration, and their callbacks (see the header). */
+#include "tally/kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tally/engine.h"
+#include "tally/err.h"
+#include "tally/log.h"
+#include "tally/txn.h"
+
+int tally_kafka_conf_set(rd_kafka_conf_t *c, const char *k, const char *v, char *errstr, size_t n) {
+    char err[512];
+    if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, n, "librdkafka rejected %s=%s: %s", k, v, err);
+        return TALLY_ECONFIG;
+    }
+    return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    /* librdkafka's own threads log under one tag; ours keep theirs. */
+    if (strcmp(tally_log_thread(), "main") == 0) tally_log_set_thread("rdk");
+    tally_log_level_t l = level <= 3 ? TALLY_LOG_ERROR : level <= 4 ? TALLY_LOG_WARN
+                        : level <= 6 ? TALLY_LOG_INFO : TALLY_LOG_DEBUG;
+    tally_log(l, "librdkafka %s: %s", fac, buf);
+}
+
+int tally_kafka_conf_common(const tally_config_t *conf, rd_kafka_conf_t *c, char *errstr, size_t n) {
+    int r = tally_kafka_conf_set(c, "bootstrap.servers", conf->bootstrap_servers, errstr, n);
+    for (int i = 0; !r && i < conf->kafka_cnt; i++) {
+        char err[512];
+        if (rd_kafka_conf_set(c, conf->kafka[i].key, conf->kafka[i].value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+            snprintf(errstr, n, "kafka.%s: %s", conf->kafka[i].key, err);
+            r = TALLY_ECONFIG;
+        }
+    }
+    rd_kafka_conf_set_log_cb(c, log_cb);
+    return r;
+}
+
+static const char *user_setting(const tally_config_t *conf, const char *key) {
+    for (int i = 0; i < conf->kafka_cnt; i++)
+        if (strcmp(conf->kafka[i].key, key) == 0) return conf->kafka[i].value;
+    return NULL;
+}
+
+int tally_kafka_max_poll_ms(const tally_config_t *conf) {
+    const char *v = user_setting(conf, "max.poll.interval.ms");
+    long ms = v ? strtol(v, NULL, 10) : 0;
+    return ms > 0 ? (int)ms : 300000;
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    tally_kafka_hooks_t *h = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        bool fenced = tally_txn_code_is_fenced(orig);
+        if (!fenced && rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
+            /* The next transactional call reports it, and the transaction manager decides. */
+            tally_warn("producer failed: %s", buf);
+            return;
+        }
+        if (fenced)
+            tally_fault_raise(h->fault, TALLY_EXIT_FENCED,
+                              "fenced: another tally instance with application.id=%s took over (%s)",
+                              h->conf->application_id, buf);
+        else
+            tally_fault_raise(h->fault, TALLY_EXIT_ERROR, "fatal Kafka error: %s", buf);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) tally_warn("all brokers down: %s", reason);
+    else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL)
+        tally_fault_raise(h->fault, TALLY_EXIT_ERROR, "cannot connect to Kafka: %s", reason);
+    /* The broker's fatal TLS alert (OpenSSL appends "SSL alert number N"): with TLS 1.3 a client
+     * certificate the broker does not trust is refused after the handshake, as a receive failure.
+     * A broker restart closes without such an alert, so only a refusal stops us. */
+    else if (err == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "SSL alert number"))
+        tally_fault_raise(h->fault, TALLY_EXIT_ERROR, "cannot connect to Kafka: the broker refused the TLS session "
+                          "(is ssl.certificate.location signed by a CA the broker trusts?): %s", reason);
+    else tally_warn("Kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    tally_kafka_hooks_t *h = opaque;
+    h->stats(h->stats_opaque, rk, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    tally_kafka_hooks_t *h = opaque;
+    h->rebalance(h->rebalance_opaque, rk, err, parts);
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    tally_kafka_hooks_t *h = opaque;
+    h->delivery(h->delivery_opaque, m);
+}
+
+/* kafka.* and the hooks, then the client. Takes c. */
+static rd_kafka_t *client_new(tally_kafka_hooks_t *h, rd_kafka_type_t type, rd_kafka_conf_t *c, int r, char *errstr,
+                              size_t n) {
+    if (!r) r = tally_kafka_conf_common(h->conf, c, errstr, n);
+    if (!r && h->stats && !user_setting(h->conf, "statistics.interval.ms"))
+        r = tally_kafka_conf_set(c, "statistics.interval.ms", "5000", errstr, n);
+    if (r) {
+        rd_kafka_conf_destroy(c);
+        tally_err("%s", errstr);
+        return NULL;
+    }
+    if (h->stats) rd_kafka_conf_set_stats_cb(c, stats_cb);
+    if (h->rebalance) rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
+    if (h->delivery) rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(c, error_cb);
+    rd_kafka_conf_set_opaque(c, h);
+    rd_kafka_t *rk = rd_kafka_new(type, c, errstr, n);
+    if (!rk) tally_err("cannot create the %s: %s", type == RD_KAFKA_CONSUMER ? "consumer" : "producer", errstr);
+    return rk;
+}
+
+rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instance_id) {
+    char errstr[512], refresh[32];
+    snprintf(refresh, sizeof(refresh), "%d", h->conf->metadata_refresh_ms);
+    const char *const kv[][2] = {
+        {"group.id", h->conf->application_id},
+        /* Static membership: one instance per application.id, so a restarted (or taking-over)
+         * instance replaces the old member at once instead of waiting out its session. */
+        {"group.instance.id", instance_id},
+        {"session.timeout.ms", "10000"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"},
+        /* Start positions are ours (state, group offsets, starting.offsets); never a silent reset. */
+        {"auto.offset.reset", "error"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        /* librdkafka 2.0.2 stops fetching a partition whose local queue passed these bounds and only
+         * looks again about a second later (2.1 made that wait configurable): with the defaults
+         * a partition thread sat idle most of the time (270k lines/s on one partition; with
+         * these, 970k). The price is up to 64 MB of prefetched input per partition. */
+        {"queued.min.messages", "1000000"},
+        {"queued.max.messages.kbytes", "65536"},
+        {"topic.metadata.refresh.interval.ms", refresh},
+    };
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    int r = 0;
+    for (size_t i = 0; !r && i < sizeof(kv) / sizeof(kv[0]); i++)
+        r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, sizeof(errstr));
+    return client_new(h, RD_KAFKA_CONSUMER, c, r, errstr, sizeof(errstr));
+}
+
+rd_kafka_t *tally_kafka_producer_new(tally_kafka_hooks_t *h, const char *txn_id) {
+    char errstr[512], timeout[32];
+    snprintf(timeout, sizeof(timeout), "%d", h->conf->transaction_timeout_ms);
+    const char *const kv[][2] = {
+        /* Java's default partitioner, so Java consumers and Kafka Streams agree on where a word lives. */
+        {"partitioner", "murmur2_random"},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        /* Bounds what an epoch holds in the producer (an early trigger keeps epochs near this size). */
+        {"queue.buffering.max.messages", "200000"},
+        {"queue.buffering.max.kbytes", "65536"},
+        {"transactional.id", txn_id},
+        {"transaction.timeout.ms", timeout},
+    };
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    int r = 0;
+    for (size_t i = 0; !r && i < sizeof(kv) / sizeof(kv[0]) - (txn_id ? 0 : 2); i++)
+        r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, sizeof(errstr));
+    return client_new(h, RD_KAFKA_PRODUCER, c, r, errstr, sizeof(errstr));
+}
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int tally_kafka_wait_topic(rd_kafka_t *rk, tally_kafka_hooks_t *h, const char *topic, const char *key) {
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    /* Short waits, serving the error callback between them: a refused login or TLS handshake raises
+     * there and ends the start-up now, not after 30 s of retries. */
+    rd_kafka_resp_err_t e;
+    double deadline = mono_s() + 30;
+    do {
+        e = rd_kafka_metadata(rk, 0, t, &md, 1000);
+        if (e) rd_kafka_poll(rk, 100);
+    } while (e && !tally_fault_get(h->fault, NULL, 0) && mono_s() < deadline);
+    rd_kafka_topic_destroy(t);
+    if (e) {
+        char why[512];
+        tally_fault_get(h->fault, why, sizeof(why));
+        tally_err("cannot read metadata of %s=%s from %s: %s", key, topic, h->conf->bootstrap_servers,
+                  *why ? why : rd_kafka_err2str(e));
+        return TALLY_EKAFKA;
+    }
+    e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    rd_kafka_metadata_destroy(md);
+    if (e) {
+        tally_err("%s=%s: %s on %s (create it first)", key, topic, rd_kafka_err2str(e), h->conf->bootstrap_servers);
+        return TALLY_EKAFKA;
+    }
+    return 0;
+}
+
+void tally_kafka_log_partitions(const char *what, const rd_kafka_topic_partition_list_t *l) {
+    char buf[1024];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < l->cnt && n < sizeof(buf) - 64; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s[%d]", i ? " " : "", l->elems[i].topic,
+                              (int)l->elems[i].partition);
+    tally_info("%s %d partition(s): %s", what, l->cnt, buf);
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* The pipeline's threads and rings, up and down, and the epoch request (see pipeline.h).
+ * @locality control thread, except where a function says otherwise. */
+#include "pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "tally/err.h"
+#include "tally/log.h"
+
+int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_fault_t *fault,
+                        void (*wake)(void *opaque), void *wake_opaque) {
+    memset(p, 0, sizeof(*p));
+    p->conf = c;
+    p->fault = fault;
+    p->wake = wake;
+    p->wake_opaque = wake_opaque;
+    pthread_mutex_init(&p->ep_mu, NULL);
+    pthread_cond_init(&p->ep_cv, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    p->nworkers = c->workers > 0 ? c->workers : (int)(cores > 0 ? cores : 1);
+    p->workers = calloc((size_t)p->nworkers, sizeof(*p->workers));
+    if (!p->workers) return TALLY_ENOMEM;
+    for (int w = 0; w < p->nworkers; w++) {
+        tally_worker_t *wk = &p->workers[w];
+        wk->pipe = p;
+        wk->idx = w;
+        wk->tab = tally_wordtab_new();
+        wk->cache_max = c->cache_max_words > 0
+                            ? ((size_t)c->cache_max_words + (size_t)p->nworkers - 1) / (size_t)p->nworkers : 0;
+        pthread_mutex_init(&wk->mu, NULL);
+        pthread_cond_init(&wk->cv, NULL);
+        if (!wk->tab) return TALLY_ENOMEM;
+    }
+    return 0;
+}
+
+void tally_pipeline_term(tally_pipeline_t *p) {
+    if (p->up) tally_pipeline_kill(p);
+    tally_pipeline_free_parts(p);
+    for (int w = 0; p->workers && w < p->nworkers; w++) {
+        tally_worker_t *wk = &p->workers[w];
+        tally_wordtab_destroy(wk->tab);
+        free(wk->dirty);
+        free(wk->out);
+        free(wk->blocked);
+        pthread_mutex_destroy(&wk->mu);
+        pthread_cond_destroy(&wk->cv);
+    }
+    free(p->workers);
+    p->workers = NULL;
+    pthread_mutex_destroy(&p->ep_mu);
+    pthread_cond_destroy(&p->ep_cv);
+}
+
+void tally_pipeline_free_parts(tally_pipeline_t *p) {
+    for (int i = 0; i < p->nparts; i++) {
+        tally_part_t *pt = &p->parts[i];
+        if (pt->rings) {
+            for (int w = 0; w < p->nworkers; w++) {
+                tally_batch_t *b;
+                while ((b = tally_spsc_pop(&pt->rings[w]))) tally_batch_destroy(b);
+                tally_spsc_term(&pt->rings[w]);
+            }
+        }
+        free(pt->rings);
+        free(pt->builders);
+        if (pt->queue) rd_kafka_queue_destroy(pt->queue);
+        free(pt->topic);
+    }
+    free(p->parts);
+    p->parts = NULL;
+    p->nparts = 0;
+}
+
+int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
+                           uint64_t epoch) {
+    p->consumer = consumer;
+    p->parts = calloc((size_t)(l->cnt ? l->cnt : 1), sizeof(*p->parts));
+    if (!p->parts) return TALLY_ENOMEM;
+    p->nparts = l->cnt;
+    for (int i = 0; i < l->cnt; i++) {
+        tally_part_t *pt = &p->parts[i];
+        pt->pipe = p;
+        pt->idx = i;
+        pt->topic = strdup(l->elems[i].topic);
+        pt->partition = l->elems[i].partition;
+        pt->next_offset = pt->committed = pt->cut = l->elems[i].offset;
+        atomic_init(&pt->seen, l->elems[i].offset);
+        pt->epoch = epoch;
+        pt->rings = calloc((size_t)p->nworkers, sizeof(*pt->rings));
+        pt->builders = calloc((size_t)p->nworkers, sizeof(*pt->builders));
+        if (!pt->topic || !pt->rings || !pt->builders) return TALLY_ENOMEM;
+        for (int w = 0; w < p->nworkers; w++) {
+            if (tally_spsc_init(&pt->rings[w], TALLY_RING_CAP)) return TALLY_ENOMEM;
+            tally_batch_builder_init(&pt->builders[w]);
+        }
+        pt->queue = rd_kafka_queue_get_partition(consumer, pt->topic, pt->partition);
+        if (!pt->queue) return TALLY_EKAFKA;
+        rd_kafka_queue_forward(pt->queue, NULL);
+    }
+    return 0;
+}
+
+int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
+                         uint64_t epoch) {
+    p->state = state;
+    p->producer = producer;
+    p->topic = topic;
+    atomic_store(&p->stop_hard, false);
+    atomic_store(&p->req_final, false);
+    atomic_store(&p->req_epoch, epoch);
+    for (int w = 0; w < p->nworkers; w++) {
+        tally_worker_t *wk = &p->workers[w];
+        free(wk->blocked);
+        wk->blocked = calloc((size_t)(p->nparts ? p->nparts : 1), 1);
+        if (!wk->blocked) return TALLY_ENOMEM;
+    }
+    if (p->nparts == 0) return 0;
+    p->up = true;
+    for (int w = 0; w < p->nworkers; w++) {
+        if (pthread_create(&p->workers[w].thread, NULL, tally_worker_main, &p->workers[w])) return TALLY_ENOMEM;
+        p->workers[w].started = true;
+    }
+    for (int i = 0; i < p->nparts; i++) {
+        if (pthread_create(&p->parts[i].thread, NULL, tally_part_main, &p->parts[i])) return TALLY_ENOMEM;
+        p->parts[i].started = true;
+    }
+    return 0;
+}
+
+void tally_pipeline_join(tally_pipeline_t *p) {
+    for (int i = 0; i < p->nparts; i++)
+        if (p->parts[i].started) {
+            rd_kafka_queue_yield(p->parts[i].queue);
+            pthread_join(p->parts[i].thread, NULL);
+            p->parts[i].started = false;
+        }
+    for (int w = 0; w < p->nworkers; w++)
+        if (p->workers[w].started) {
+            tally_worker_wake(&p->workers[w]);
+            pthread_join(p->workers[w].thread, NULL);
+            p->workers[w].started = false;
+        }
+    p->up = false;
+}
+
+void tally_pipeline_kill(tally_pipeline_t *p) {
+    atomic_store(&p->stop_hard, true);
+    tally_pipeline_join(p);
+    for (int w = 0; w < p->nworkers; w++) {
+        tally_worker_t *wk = &p->workers[w];
+        wk->out_len = wk->out_n = 0;
+        for (size_t i = 0; i < wk->ndirty; i++) wk->dirty[i]->dirty = 0;
+        wk->ndirty = 0;
+    }
+}
+
+void tally_pipeline_request(tally_pipeline_t *p, uint64_t epoch, bool final) {
+    pthread_mutex_lock(&p->ep_mu);
+    p->ep_done = 0;
+    pthread_mutex_unlock(&p->ep_mu);
+    atomic_store_explicit(&p->req_final, final, memory_order_release);
+    atomic_store_explicit(&p->req_epoch, epoch, memory_order_release);
+    for (int i = 0; i < p->nparts; i++) rd_kafka_queue_yield(p->parts[i].queue);
+}
+
+bool tally_pipeline_all_done(tally_pipeline_t *p) {
+    pthread_mutex_lock(&p->ep_mu);
+    bool done = p->ep_done == p->nworkers;
+    pthread_mutex_unlock(&p->ep_mu);
+    return done;
+}
+
+bool tally_pipeline_wait(tally_pipeline_t *p) {
+    pthread_mutex_lock(&p->ep_mu);
+    while (p->ep_done < p->nworkers && !tally_fault_get(p->fault, NULL, 0)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&p->ep_cv, &p->ep_mu, &ts);
+    }
+    bool done = p->ep_done == p->nworkers;
+    pthread_mutex_unlock(&p->ep_mu);
+    return done;
+}
+
+bool tally_pipeline_wait_read(tally_pipeline_t *p, const rd_kafka_topic_partition_list_t *targets, double timeout_s) {
+    for (double waited = 0;; waited += 0.01) {
+        bool all = true;
+        for (int i = 0; all && i < p->nparts; i++) {
+            const rd_kafka_topic_partition_t *t =
+                rd_kafka_topic_partition_list_find(targets, p->parts[i].topic, p->parts[i].partition);
+            all = !t || atomic_load_explicit(&p->parts[i].seen, memory_order_acquire) >= t->offset;
+        }
+        if (all) return true;
+        if (waited >= timeout_s || tally_fault_get(p->fault, NULL, 0)) return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+bool tally_pipeline_has_input(tally_pipeline_t *p) {
+    for (int i = 0; i < p->nparts; i++)
+        if (atomic_load_explicit(&p->parts[i].seen, memory_order_acquire) != p->parts[i].committed) return true;
+    return false;
+}
+
+rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *p, bool cut,
+                                                        const rd_kafka_topic_partition_list_t *minus) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nparts + 1);
+    for (int i = 0; i < p->nparts; i++) {
+        const tally_part_t *pt = &p->parts[i];
+        if (minus && rd_kafka_topic_partition_list_find(minus, pt->topic, pt->partition)) continue;
+        rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = cut ? pt->cut : pt->committed;
+    }
+    return l;
+}
+
+void tally_pipeline_committed(tally_pipeline_t *p) {
+    for (int i = 0; i < p->nparts; i++) p->parts[i].committed = p->parts[i].cut;
+    for (int w = 0; w < p->nworkers; w++) p->workers[w].out_len = p->workers[w].out_n = 0;
+}
+
+int tally_pipeline_seek(tally_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
+    if (list->cnt == 0) return 0;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, list, 30000);
+    if (e) {
+        tally_err("seek failed: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return TALLY_EKAFKA;
+    }
+    for (int i = 0; i < list->cnt; i++)
+        if (list->elems[i].err) {
+            tally_err("seek of %s[%d] failed: %s", list->elems[i].topic, (int)list->elems[i].partition,
+                      rd_kafka_err2str(list->elems[i].err));
+            return TALLY_EKAFKA;
+        }
+    return 0;
+}
+
+static void preload_one(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+    tally_pipeline_t *p = opaque;
+    uint64_t h = XXH3_64bits(word, len);
+    tally_worker_t *w = &p->workers[tally_route(h, p->nworkers)];
+    tally_wordtab_insert(w->tab, h, word, (uint32_t)len, count);
+}
+
+int tally_pipeline_reload(tally_pipeline_t *p, tally_state_t *state) {
+    for (int w = 0; w < p->nworkers; w++) tally_wordtab_clear(p->workers[w].tab);
+    /* complete mode emits every key at every trigger, so the whole state lives in the tables. */
+    int r = p->conf->output_mode == TALLY_OUTPUT_COMPLETE ? tally_state_foreach_count(state, preload_one, p) : 0;
+    for (int w = 0; w < p->nworkers; w++)
+        atomic_store_explicit(&p->workers[w].keys, tally_wordtab_size(p->workers[w].tab), memory_order_relaxed);
+    return r;
+}
+
+size_t tally_pipeline_out_keys(const tally_pipeline_t *p) {
+    size_t n = 0;
+    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out_n;
+    return n;
+}
+
+size_t tally_pipeline_out_bytes(const tally_pipeline_t *p) {
+    size_t n = 0;
+    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out_len;
+    return n;
+}
+
+uint64_t tally_pipeline_keys_in_memory(tally_pipeline_t *p) {
+    uint64_t n = 0;
+    for (int w = 0; w < p->nworkers; w++) n += atomic_load_explicit(&p->workers[w].keys, memory_order_relaxed);
+    return n;
+}
+
+void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v) {
+    v->pipeline_up = p->up;
+    v->nworkers = p->nworkers;
+    v->keys_in_memory = tally_pipeline_keys_in_memory(p);
+    v->parts = calloc((size_t)(p->nparts ? p->nparts : 1), sizeof(*v->parts));
+    if (!v->parts) return;
+    v->nparts = p->nparts;
+    for (int i = 0; i < p->nparts; i++) {
+        tally_part_t *pt = &p->parts[i];
+        tally_obs_part_t *o = &v->parts[i];
+        int64_t lo = -1, hi = -1;
+        /* Cached from the last fetch response: never blocks. */
+        if (rd_kafka_get_watermark_offsets(p->consumer, pt->topic, pt->partition, &lo, &hi)) hi = -1;
+        *o = (tally_obs_part_t){.topic = pt->topic, .partition = pt->partition, .committed = pt->committed,
+                                .cut = pt->cut, .read = atomic_load_explicit(&pt->seen, memory_order_acquire),
+                                .high_watermark = hi,
+                                .fetch_queue = pt->queue ? (int64_t)rd_kafka_queue_length(pt->queue) : 0};
+        if (pt->rings && (o->rings = calloc((size_t)p->nworkers, sizeof(size_t))))
+            for (int w = 0; w < p->nworkers; w++) o->rings[w] = tally_spsc_size(&pt->rings[w]);
+    }
+}

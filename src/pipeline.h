@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* The pipeline: partition threads (partition.c), worker threads (worker.c) and the SPSC rings
+ * between them, brought up for an assignment and down again by the control thread, and the epoch
+ * request that aligns them (a barrier through every ring). It knows nothing of transactions: the
+ * epoch module asks for an epoch and reads what the workers produced. Each field says which thread
+ * owns it. */
+#ifndef TALLY_PIPELINE_H
+#define TALLY_PIPELINE_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/observe.h"
+#include "tally/batch.h"
+#include "tally/config.h"
+#include "tally/fault.h"
+#include "tally/spsc.h"
+#include "tally/state.h"
+#include "tally/wordtab.h"
+
+#define TALLY_RING_CAP 64u /* batches per ring: 64 x 64 KiB bounds what a ring holds */
+
+typedef struct tally_pipeline_s tally_pipeline_t;
+
+/* One assigned input partition and its thread. Created and joined by the control thread. */
+typedef struct tally_part_s {
+    tally_pipeline_t *pipe;
+    int idx;
+    char *topic;
+    int32_t partition;
+    rd_kafka_queue_t *queue;      /* its own fetch queue, not forwarded to the consumer queue */
+    pthread_t thread;
+    bool started;
+    tally_spsc_t *rings;          /* [workers]: pushed here, popped by worker w */
+    tally_batch_builder_t *builders; /* [workers] @locality partition thread */
+    int64_t next_offset;          /* @locality partition thread: offset after the last record read */
+    int64_t cut;                  /* written before the barrier push, read by control after the epoch */
+    uint64_t epoch;               /* @locality partition thread: last barrier pushed */
+    int64_t committed;            /* @locality control: offset committed with the last epoch */
+    _Atomic int64_t seen;         /* next_offset, published for progress and lag */
+    _Atomic uint64_t lines, words, dropped;
+} tally_part_t;
+
+/* One worker thread: a shard of the word space (a range of XXH3 hashes). The table persists across
+ * pipeline restarts; the thread lives from pipeline start to stop. */
+typedef struct tally_worker_s {
+    tally_pipeline_t *pipe;
+    int idx;
+    pthread_t thread;
+    bool started;
+    tally_wordtab_t *tab;         /* @locality worker thread (control while the pipeline is down) */
+    _Atomic uint64_t keys;        /* the table's size, published for metrics (the table is not shared) */
+    tally_word_t **dirty;
+    size_t ndirty, capdirty;
+    /* The epoch's changed (word, count) records: [u32 len][i64 count][bytes]. Written by the worker
+     * until it reports the epoch done, then read and emptied by control before the next epoch. */
+    uint8_t *out;
+    size_t out_len, out_cap, out_n;
+    uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
+    size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
+    uint64_t done_epoch;          /* @locality worker: last epoch it finished */
+    uint64_t evicted;             /* @locality worker: words dropped from memory so far */
+    _Atomic int sleeping;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} tally_worker_t;
+
+struct tally_pipeline_s {
+    const tally_config_t *conf;
+    tally_fault_t *fault;         /* errors of partition threads and workers */
+    tally_state_t *state;         /* workers look up words missing from their tables */
+    void (*wake)(void *opaque);   /* tells control: an epoch is done, or an early one is wanted */
+    void *wake_opaque;
+
+    int nworkers;
+    tally_worker_t *workers;
+    /* @locality control: the running assignment; the output producer while the pipeline is up. */
+    rd_kafka_t *consumer;
+    tally_part_t *parts;
+    int nparts;
+    bool up;
+    rd_kafka_t *producer;         /* NULL: console sink, workers only list their changes */
+    rd_kafka_topic_t *topic;
+
+    /* The epoch request: written by control, read by partition threads. */
+    _Atomic uint64_t req_epoch;
+    _Atomic bool req_final;
+    _Atomic bool stop_hard;       /* discard in-flight work and exit now */
+    _Atomic bool epoch_wanted;    /* a worker's dirty set is large: trigger before the timer */
+    pthread_mutex_t ep_mu;
+    pthread_cond_t ep_cv;
+    int ep_done;                  /* workers done with the requested epoch, under ep_mu */
+    _Atomic uint64_t dropped_total;
+};
+
+/* Walks a worker's epoch list (control thread, after the worker reported the epoch done):
+ *   for (size_t off = 0; tally_out_next(w, &off, &word, &len, &count);) ... */
+static inline bool tally_out_next(const tally_worker_t *w, size_t *off, const uint8_t **word, uint32_t *len,
+                                  int64_t *count) {
+    if (*off >= w->out_len) return false;
+    memcpy(len, w->out + *off, 4);
+    memcpy(count, w->out + *off + 4, 8);
+    *word = w->out + *off + 12;
+    *off += 12 + (size_t)*len;
+    return true;
+}
+
+static inline int tally_route(uint64_t hash, int nworkers) {
+    return (int)(((hash >> 32) * (uint64_t)nworkers) >> 32);
+}
+
+/* Workers and their tables (no thread yet). */
+int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *conf, tally_fault_t *fault,
+                        void (*wake)(void *opaque), void *wake_opaque);
+void tally_pipeline_term(tally_pipeline_t *p);
+
+/* The parts of an assignment (list offsets = start positions), their fetch queues taken out of the
+ * consumer queue's forwarding so that each partition thread alone drains its partition. Down only. */
+int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
+                           uint64_t epoch);
+void tally_pipeline_free_parts(tally_pipeline_t *p);
+/* Starts the threads (none without parts); workers produce through `producer` (NULL: console). */
+int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
+                         uint64_t epoch);
+/* Joins the threads; partition threads exit only after a final barrier or stop_hard. */
+void tally_pipeline_join(tally_pipeline_t *p);
+/* Stops every thread now, discarding what is in flight (it was never committed). The tables may
+ * then hold uncommitted counts: callers that go on must reload them. */
+void tally_pipeline_kill(tally_pipeline_t *p);
+
+/* Asks every partition thread for a cut and a barrier of `epoch` (final: then they exit). */
+void tally_pipeline_request(tally_pipeline_t *p, uint64_t epoch, bool final);
+bool tally_pipeline_all_done(tally_pipeline_t *p);
+/* Blocks until every worker finished the requested epoch (true) or a fault was raised (false). */
+bool tally_pipeline_wait(tally_pipeline_t *p);
+/* Waits (at most timeout_s, or until a fault) until every part has read up to its offset in
+ * `targets`; true when all did. A retried final epoch uses it to cover what the failed one did. */
+bool tally_pipeline_wait_read(tally_pipeline_t *p, const rd_kafka_topic_partition_list_t *targets, double timeout_s);
+/* True when some partition read past its committed offset. */
+bool tally_pipeline_has_input(tally_pipeline_t *p);
+
+/* The parts at their cut (the epoch's offsets) or at their committed offsets, less `minus`. */
+rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *p, bool cut,
+                                                        const rd_kafka_topic_partition_list_t *minus);
+/* The epoch is durable: committed offsets move to the cut, the workers' lists are emptied. */
+void tally_pipeline_committed(tally_pipeline_t *p);
+/* Moves the consumer's fetch positions to the list's offsets (records fetched beyond them are
+ * dropped by librdkafka's version barrier). */
+int tally_pipeline_seek(tally_pipeline_t *p, rd_kafka_topic_partition_list_t *list);
+/* Empties the tables and, in complete mode, loads the whole state into them. Down only. */
+int tally_pipeline_reload(tally_pipeline_t *p, tally_state_t *state);
+
+/* Changed keys, their bytes in the lists, and words in memory (a gauge any thread may read). */
+size_t tally_pipeline_out_keys(const tally_pipeline_t *p);
+size_t tally_pipeline_out_bytes(const tally_pipeline_t *p);
+uint64_t tally_pipeline_keys_in_memory(tally_pipeline_t *p);
+/* The parts for observability (control thread). */
+void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v);
+
+/* partition.c and worker.c: the threads' bodies. */
+void *tally_part_main(void *arg);
+void *tally_worker_main(void *arg);
+void tally_worker_wake(tally_worker_t *w);
+
+#endif

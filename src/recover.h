@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* Recovery of an assigned partition set: where each partition starts, and the replay of input that
+ * Kafka committed but the state store did not hold yet (shared/DESIGN.md). Runs on the control
+ * thread inside the rebalance callback; it uses the group consumer only to read offsets. */
+#ifndef TALLY_RECOVER_H
+#define TALLY_RECOVER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally/config.h"
+#include "tally/state.h"
+
+/* Sets each element's offset of `parts` to its start position, storing what it decided (and what
+ * it replayed) in the state. *stored says the state's counts changed (cached tables are stale).
+ * On error: a TALLY_E* code, *status the exit status it calls for, errstr the reason naming the
+ * partition and range. */
+int tally_recover_assignment(const tally_config_t *conf, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
+                             rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
+                             size_t errstr_size);
+
+#endif
