@@ -104,10 +104,10 @@ void tally_state_close(tally_state_t *st) {
 }
 
 /* Returns 1 found, 0 absent, negative error. */
-static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) {
+static int get_num_with(tally_state_t *st, const rocksdb_readoptions_t *ro, const char *key, size_t klen, int64_t *v) {
     char *err = NULL;
     size_t vlen = 0;
-    char *val = rocksdb_get(st->db, st->ropts, key, klen, &vlen, &err);
+    char *val = rocksdb_get(st->db, ro, key, klen, &vlen, &err);
     if (err) {
         free(err);
         return TALLY_ESTATE;
@@ -117,6 +117,10 @@ static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) 
     if (found) *v = get_i64(val);
     rocksdb_free(val);
     return found ? 1 : TALLY_ESTATE;
+}
+
+static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) {
+    return get_num_with(st, st->ropts, key, klen, v);
 }
 
 bool tally_state_is_fresh(tally_state_t *st) {
@@ -139,6 +143,27 @@ int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, in
     int r = get_num(st, key, len + 1, count);
     if (key != stackkey) free(key);
     return r < 0 ? r : 0;
+}
+
+int tally_state_lookup(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count, uint64_t *epoch) {
+    char *key = malloc(len + 1);
+    if (!key) return TALLY_ENOMEM;
+    key[0] = 'c';
+    memcpy(key + 1, word, len);
+    /* One snapshot for both reads: the count is the one stored with that epoch. */
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(st->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    int64_t e = 0;
+    *count = 0;
+    int r = get_num_with(st, ro, key, len + 1, count);
+    int re = get_num_with(st, ro, epoch_key, sizeof(epoch_key) - 1, &e);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(st->db, snap);
+    free(key);
+    if (re < 0) return re;
+    *epoch = re == 1 ? (uint64_t)e : 0;
+    return r;
 }
 
 static size_t offset_key(char *key, size_t cap, const char *topic, int32_t partition) {

@@ -115,7 +115,11 @@ static void check_page(th_engine_t *e, int port, long long zeta) {
     if (points <= 0) TH_FAIL("the chart was not drawn (data-points=%d)", points);
     ASSERT(strstr(html, "<td class=\"count\">"));
     ASSERT_EQ(count_of(strstr(html, "id=\"commits-body\""), "<tr>") > 0, 1);
-    fprintf(stderr, "page: top-words rows rendered, chart drawn with %d points\n", points);
+    const char *mb = strstr(html, "id=\"messages-body\"");
+    ASSERT(mb);
+    if (count_of(mb, "<tr>") == 0 || !strstr(mb, "{\"word\":\""))
+        TH_FAIL("the rendered page has no Messages rows with count records:\n%.1500s", mb);
+    fprintf(stderr, "page: top-words and messages rows rendered, chart drawn with %d points\n", points);
     free(html);
 
     st = th_system("HOME=%s timeout 120 %s " CHROMIUM_FLAGS " --user-data-dir=$(mktemp -d) "
@@ -284,6 +288,31 @@ int main(void) {
     free(top);
     free(get(port, "/top?n=0", 400));
     free(get(port, "/top?n=abc", 400));
+
+    /* /messages: the output topic's newest records (read each second by the tail reader), newest
+     * first; each value is the count record of its key. */
+    char *msgs = NULL;
+    for (double t0 = th_now(); !msgs || count_of(msgs, "\"partition\":") == 0; usleep(200000)) {
+        free(msgs);
+        if (th_now() - t0 > 20) TH_FAIL("/messages stayed empty for 20 s");
+        msgs = get(port, "/messages", 200);
+    }
+    int nmsg = count_of(msgs, "\"partition\":");
+    ASSERT(nmsg <= 50);
+    long long prev_ts = -1;
+    for (const char *q = msgs; (q = strstr(q, "{\"partition\":")); q++) {
+        const char *ts = strstr(q, "\"timestamp\":"), *k = strstr(q, "\"key\":\""), *v = strstr(q, "\"value\":\"");
+        ASSERT(ts && k && v);
+        long long t = atoll(ts + 12);
+        if (prev_ts >= 0) ASSERT(t <= prev_ts);
+        prev_ts = t;
+        char key[64], word[64];
+        if (sscanf(k, "\"key\":\"%63[^\"]\"", key) != 1 || sscanf(v, "\"value\":\"{\\\"word\\\":\\\"%63[^\\]", word) != 1)
+            TH_FAIL("/messages record not understood: %.200s", q);
+        ASSERT_STR_EQ(key, word);
+    }
+    fprintf(stderr, "/messages: %d records, newest first, each value the count of its key\n", nmsg);
+    free(msgs);
 
     /* /progress: the records, whose lines add up to the input (all commits fit in the history). */
     char *pr = get(port, "/progress", 200);

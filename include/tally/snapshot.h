@@ -50,6 +50,7 @@ typedef struct tally_snap_s {
     tally_blob_t *metrics;    /* Prometheus text */
     tally_blob_t *progress;   /* JSON array of the last progress records */
     tally_blob_t *top;        /* JSON array of the best words, best first, with item ends */
+    tally_blob_t *messages;   /* JSON array of the output topic's newest records, newest first */
 } tally_snap_t;
 
 double tally_snap_now(void);

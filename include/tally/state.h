@@ -22,6 +22,9 @@ uint64_t tally_state_epoch(tally_state_t *st);
 
 /* Thread-safe. *count = 0 for a word never stored. */
 int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count);
+/* Thread-safe. The stored count of a word and the epoch it was stored with, read together:
+ * 1 found, 0 never stored, negative on error. */
+int tally_state_lookup(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count, uint64_t *epoch);
 /* Returns 1 and sets *offset when stored, 0 when not, negative on error. */
 int tally_state_get_offset(tally_state_t *st, const char *topic, int32_t partition, int64_t *offset);
 

@@ -17,6 +17,8 @@
 #include "tally/err.h"
 #include "tally/health.h"
 #include "tally/log.h"
+#include "tally/tokenize.h"
+#include "tally/json.h"
 #include "tally/prom.h"
 
 #define TOP_DEFAULT 20
@@ -24,6 +26,8 @@
 struct tally_http_s {
     struct MHD_Daemon *daemon;
     tally_snapbox_t *box;
+    tally_http_count_fn count;
+    void *count_opaque;
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -63,7 +67,7 @@ static enum MHD_Result error_json(struct MHD_Connection *c, unsigned code, const
     tally_buf_init(&b);
     tally_buf_puts(&b, "{\"error\":");
     tally_buf_json_str(&b, msg, strlen(msg));
-    tally_buf_puts(&b, ",\"endpoints\":[\"/\",\"/metrics\",\"/healthz\",\"/progress\",\"/top?n=20\"]}");
+    tally_buf_puts(&b, ",\"endpoints\":[\"/\",\"/metrics\",\"/healthz\",\"/progress\",\"/top?n=20\",\"/count?word=cat\",\"/messages\"]}");
     return reply_buf(c, code, JSON_TYPE, &b);
 }
 
@@ -106,6 +110,49 @@ static enum MHD_Result get_top(struct MHD_Connection *c, const tally_snap_t *s) 
     return reply_buf(c, 200, JSON_TYPE, &b);
 }
 
+/* The "word" argument, percent-decoded by libmicrohttpd, with its length (a word may hold NUL). */
+typedef struct {
+    const char *value;
+    size_t len;
+    int n;
+} word_arg_t;
+
+static enum MHD_Result find_word(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                 const char *value, size_t value_size) {
+    (void)kind;
+    word_arg_t *w = cls;
+    if (key_size == 4 && memcmp(key, "word", 4) == 0) {
+        w->value = value;
+        w->len = value ? value_size : 0;
+        w->n++;
+    }
+    return MHD_YES;
+}
+
+/* GET /count?word=W: the committed count of W from the state store, with the epoch it belongs to. */
+static enum MHD_Result get_count(tally_http_t *h, struct MHD_Connection *c) {
+    word_arg_t w = {0};
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, find_word, &w);
+    if (w.n != 1 || !w.value || w.len == 0)
+        return error_json(c, 400, "give one non-empty word: /count?word=cat (percent-encode other bytes)");
+    for (size_t i = 0; i < w.len; i++)
+        if (tally_tokenize_space[(uint8_t)w.value[i]])
+            return error_json(c, 400, "a word never holds whitespace: the input is split at spaces, tabs and newlines");
+    int64_t count = 0;
+    uint64_t epoch = 0;
+    int r = h->count ? h->count(h->count_opaque, (const uint8_t *)w.value, w.len, &count, &epoch) : TALLY_ESTOPPED;
+    if (r == TALLY_ESTOPPED) return error_json(c, 503, "the state is not open yet");
+    if (r < 0) return error_json(c, 500, "the state could not be read");
+    if (r == 0) return error_json(c, 404, "this word was never counted (in a committed epoch)");
+    char *json = malloc(TALLY_JSON_MAX(w.len) + 32);
+    if (!json) return error_json(c, 500, "out of memory");
+    size_t jl = tally_json_word_count(json, (const uint8_t *)w.value, w.len, count);
+    jl += (size_t)sprintf(json + jl - 1, ",\"epoch\":%llu}", (unsigned long long)epoch) - 1;
+    enum MHD_Result ret = reply(c, 200, JSON_TYPE, json, jl, MHD_RESPMEM_MUST_COPY);
+    free(json);
+    return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                               const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
     (void)version;
@@ -127,6 +174,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (s && s->progress) r = reply(c, 200, JSON_TYPE, s->progress->data, s->progress->len, MHD_RESPMEM_MUST_COPY);
         else r = reply(c, 200, JSON_TYPE, "[]", 2, MHD_RESPMEM_PERSISTENT);
     } else if (strcmp(url, "/top") == 0) r = get_top(c, s);
+    else if (strcmp(url, "/count") == 0) r = get_count(h, c);
+    else if (strcmp(url, "/messages") == 0) {
+        if (s && s->messages) r = reply(c, 200, JSON_TYPE, s->messages->data, s->messages->len, MHD_RESPMEM_MUST_COPY);
+        else r = reply(c, 200, JSON_TYPE, "[]", 2, MHD_RESPMEM_PERSISTENT);
+    }
     else r = error_json(c, 404, "not found");
     tally_snap_release(s);
     return r;
@@ -182,11 +234,13 @@ static int listen_on(const char *orig, int *fd_out, char *errstr, size_t errstr_
     return 0;
 }
 
-int tally_http_new(tally_http_t **out, const char *listen_addr, tally_snapbox_t *box, char *errstr,
-                   size_t errstr_size) {
+int tally_http_new(tally_http_t **out, const char *listen_addr, tally_snapbox_t *box, tally_http_count_fn count,
+                   void *count_opaque, char *errstr, size_t errstr_size) {
     tally_http_t *h = calloc(1, sizeof(*h));
     if (!h) return TALLY_ENOMEM;
     h->box = box;
+    h->count = count;
+    h->count_opaque = count_opaque;
     int fd = -1;
     int r = listen_on(listen_addr, &fd, errstr, errstr_size);
     if (r) {

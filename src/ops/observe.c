@@ -7,6 +7,7 @@
 #include "observe.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,11 @@
 #include "tally/progress.h"
 #include "tally/prom.h"
 #include "tally/snapshot.h"
+#include "tally/tail.h"
 #include "tally/topk.h"
 
 #define HISTORY 100          /* progress records kept for /progress */
+#define MESSAGES 50          /* output records kept for /messages and the page */
 #define TOP_CAP 1000         /* words kept for /top: exact for n <= TOP_CAP */
 #define LOG_JSON_MAX 1700    /* a log line holds 2 KiB: longer records are logged without sources */
 
@@ -41,7 +44,7 @@ typedef struct {
 struct tally_obs_s {
     const tally_config_t *conf;
     uv_loop_t *loop;
-    tally_state_t *state;
+    _Atomic(tally_state_t *) state; /* set once open; read by the HTTP thread for /count */
     void (*view)(void *opaque, tally_obs_view_t *v);
     void *view_opaque;
     uv_timer_t timer;
@@ -56,6 +59,7 @@ struct tally_obs_s {
     tally_blob_t *progress_blob, *top_blob;   /* our references; snapshots take their own */
 
     rd_kafka_t *progress_rk; /* progress.topic: a plain (non-transactional) producer */
+    tally_tail_t *tail;      /* the output topic's newest records (http.listen with sink=kafka) */
 
     uint64_t lines_total, words_total, dropped_total, output_total;
     tally_obs_epoch_t last;
@@ -265,6 +269,7 @@ static void publish_view(tally_obs_t *obs, const tally_obs_view_t *v) {
     s->metrics = build_metrics(obs, v);
     s->progress = tally_blob_ref(obs->progress_blob);
     s->top = tally_blob_ref(obs->top_blob);
+    s->messages = obs->tail ? tally_tail_get(obs->tail) : NULL;
     tally_snapbox_publish(obs->box, s);
 }
 
@@ -325,10 +330,12 @@ static void track_health(tally_obs_t *obs, const tally_obs_view_t *v) {
 
 /* Starts the HTTP server. An address in use is not fatal: a predecessor with the same configuration
  * holds it until this instance fences it and it exits, so the timer tries again every second. */
+static int count_word(void *opaque, const uint8_t *word, size_t len, int64_t *count, uint64_t *epoch);
+
 static int http_start(tally_obs_t *obs) {
     const char *addr = obs->conf->http_listen;
     char errstr[512];
-    int r = tally_http_new(&obs->http, addr, obs->box, errstr, sizeof(errstr));
+    int r = tally_http_new(&obs->http, addr, obs->box, count_word, obs, errstr, sizeof(errstr));
     if (r == TALLY_EIO) {
         if (!obs->http_retry) tally_warn("%s; trying again every second", errstr);
         obs->http_retry = true;
@@ -339,7 +346,7 @@ static int http_start(tally_obs_t *obs) {
         return r;
     }
     obs->http_retry = false;
-    tally_info("http: serving /metrics /healthz /progress /top and the live page on http://%s/", addr);
+    tally_info("http: serving /metrics /healthz /progress /top /count /messages and the live page on http://%s/", addr);
     return 0;
 }
 
@@ -395,7 +402,7 @@ static void top_update(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
         tally_topk_clear(obs->top);
         double t0 = tally_snap_now();
         obs->top_seeded = true;
-        if (tally_state_foreach_count(obs->state, seed_one, obs) != 0) {
+        if (tally_state_foreach_count(atomic_load(&obs->state), seed_one, obs) != 0) {
             tally_warn("/top: cannot read the state; trying again at the next epoch");
             obs->top_seeded = false;
         }
@@ -499,7 +506,14 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
 
 void tally_obs_publish(tally_obs_t *obs) { publish(obs); }
 
-void tally_obs_set_state(tally_obs_t *obs, tally_state_t *state) { obs->state = state; }
+void tally_obs_set_state(tally_obs_t *obs, tally_state_t *state) { atomic_store(&obs->state, state); }
+
+/* /count, on the HTTP thread: RocksDB holds the committed counts (the tables hold uncommitted ones). */
+static int count_word(void *opaque, const uint8_t *word, size_t len, int64_t *count, uint64_t *epoch) {
+    tally_obs_t *obs = opaque;
+    tally_state_t *st = atomic_load(&obs->state);
+    return st ? tally_state_lookup(st, word, len, count, epoch) : TALLY_ESTOPPED;
+}
 
 /* ---- lifecycle ---- */
 
@@ -568,7 +582,7 @@ int tally_obs_new(tally_obs_t **out, const tally_config_t *conf, uv_loop_t *loop
     if (!obs) return TALLY_ENOMEM;
     obs->conf = conf;
     obs->loop = loop;
-    obs->state = state;
+    atomic_init(&obs->state, state);
     obs->view = view;
     obs->view_opaque = view_opaque;
     pthread_mutex_init(&obs->stats_mu, NULL);
@@ -592,6 +606,8 @@ int tally_obs_new(tally_obs_t **out, const tally_config_t *conf, uv_loop_t *loop
         publish(obs);
         int r = http_start(obs);
         if (r) return r;
+        if (conf->sink == TALLY_SINK_KAFKA && (r = tally_tail_new(&obs->tail, conf, conf->output_topic, MESSAGES)))
+            return r;
     }
     if (conf->progress_topic) {
         int r = start_progress_producer(obs);
@@ -624,6 +640,8 @@ void tally_obs_stop(tally_obs_t *obs) {
     publish(obs);
     tally_http_destroy(obs->http);
     obs->http = NULL;
+    tally_tail_destroy(obs->tail);
+    obs->tail = NULL;
     obs->http_retry = false;
     if (obs->progress_rk) {
         rd_kafka_resp_err_t e = rd_kafka_flush(obs->progress_rk, 5000);
@@ -636,6 +654,7 @@ void tally_obs_stop(tally_obs_t *obs) {
 void tally_obs_destroy(tally_obs_t *obs) {
     if (!obs) return;
     tally_http_destroy(obs->http);
+    tally_tail_destroy(obs->tail);
     if (obs->progress_rk) rd_kafka_destroy(obs->progress_rk);
     tally_snapbox_destroy(obs->box);
     tally_progress_hist_destroy(obs->hist);

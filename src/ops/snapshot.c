@@ -57,6 +57,7 @@ void tally_snap_release(tally_snap_t *s) {
     tally_blob_unref(s->metrics);
     tally_blob_unref(s->progress);
     tally_blob_unref(s->top);
+    tally_blob_unref(s->messages);
     free(s);
 }
 
