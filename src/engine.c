@@ -40,6 +40,7 @@ struct tally_engine_s {
     eng_state_t st;
     int exit_status;
     _Atomic bool stop_requested;
+    bool rejoin;                  /* an assignment missed partitions of the input topics */
     uv_loop_t loop;
     uv_timer_t trigger_timer, poll_timer;
     uv_signal_t sigint, sigterm;
@@ -158,7 +159,16 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
         if (!cooperative) rd_kafka_assign(rk, NULL);
         return;
     }
-    if (going_on) tally_epoch_resume(&eng->ep);
+    if (!going_on) return;
+    tally_epoch_resume(&eng->ep);
+    /* A static member that rejoins gets its old assignment back without a rebalance, so partitions
+     * added while this instance was down would never be assigned: rejoin the group once more. */
+    int missing = assign ? tally_kafka_unassigned(rk, eng->conf.input_topics, eng->conf.input_topic_cnt) : 0;
+    if (missing > 0 && !eng->rejoin) {
+        tally_warn("%d partition(s) of the input topics are not assigned to this instance (added while it was "
+                   "down?): rejoining the group", missing);
+        eng->rejoin = true;
+    }
 }
 
 /* ---- the loop ---- */
@@ -195,8 +205,16 @@ static void on_wake(uv_async_t *h) {
         on_trigger(&eng->trigger_timer);
 }
 
+static int subscribe_topics(tally_engine_t *eng);
+
 static void on_poll(uv_timer_t *t) {
     tally_engine_t *eng = t->data;
+    if (eng->rejoin && eng->st == ENG_RUNNING) {
+        eng->rejoin = false;
+        rd_kafka_unsubscribe(eng->consumer);
+        if (subscribe_topics(eng)) tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot subscribe again");
+        stopped_by_failure(eng);
+    }
     /* The consumer queue carries only group events and errors: records go to partition queues. */
     rd_kafka_message_t *m;
     while (eng->st != ENG_STOPPED && (m = rd_kafka_consumer_poll(eng->consumer, 0))) {
@@ -263,6 +281,11 @@ static int subscribe(tally_engine_t *eng) {
         if (r) return r;
     }
     rd_kafka_poll_set_consumer(eng->consumer);
+    return subscribe_topics(eng);
+}
+
+static int subscribe_topics(tally_engine_t *eng) {
+    const tally_config_t *c = &eng->conf;
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(c->input_topic_cnt);
     for (int i = 0; i < c->input_topic_cnt; i++)
         rd_kafka_topic_partition_list_add(subs, c->input_topics[i], RD_KAFKA_PARTITION_UA);

@@ -218,3 +218,22 @@ void tally_kafka_log_partitions(const char *what, const rd_kafka_topic_partition
                               (int)l->elems[i].partition);
     tally_info("%s %d partition(s): %s", what, l->cnt, buf);
 }
+
+int tally_kafka_unassigned(rd_kafka_t *consumer, char *const *topics, int ntopics) {
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    if (rd_kafka_assignment(consumer, &mine)) return 0;
+    int missing = 0;
+    for (int i = 0; i < ntopics; i++) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(consumer, topics[i], NULL);
+        rd_kafka_resp_err_t e = rd_kafka_metadata(consumer, 0, t, &md, 5000);
+        rd_kafka_topic_destroy(t);
+        if (e) continue;
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+            for (int p = 0; p < md->topics[0].partition_cnt; p++)
+                if (!rd_kafka_topic_partition_list_find(mine, topics[i], md->topics[0].partitions[p].id)) missing++;
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_partition_list_destroy(mine);
+    return missing;
+}

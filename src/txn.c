@@ -212,6 +212,14 @@ static tally_txn_class_t run_step(tally_txn_t *t, step_t step, const rd_kafka_to
                     rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         if (cls != TALLY_TXN_RETRIABLE) return cls;
+        /* Another thread raised a fatal error meanwhile (a fenced consumer, a refused login): retrying
+         * cannot help, and the engine stops with that cause. */
+        int raised = tally_fault_get(t->hooks.fault, f->why, sizeof(f->why));
+        if (raised) {
+            f->status = raised;
+            t->last_code = RD_KAFKA_RESP_ERR__FATAL; /* not a state a new producer clears */
+            return TALLY_TXN_FATAL;
+        }
         if (attempt >= MAX_ATTEMPTS || mono_s() >= deadline) {
             tally_warn("%s; giving up on this epoch after %d attempts in %.0f s", f->why, attempt,
                        t->budget_ms / 1e3 - (deadline - mono_s()));
