@@ -205,14 +205,13 @@ static void on_wake(uv_async_t *h) {
         on_trigger(&eng->trigger_timer);
 }
 
-static int subscribe_topics(tally_engine_t *eng);
-
 static void on_poll(uv_timer_t *t) {
     tally_engine_t *eng = t->data;
     if (eng->rejoin && eng->st == ENG_RUNNING) {
         eng->rejoin = false;
         rd_kafka_unsubscribe(eng->consumer);
-        if (subscribe_topics(eng)) tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot subscribe again");
+        if (tally_kafka_subscribe(eng->consumer, eng->conf.input_topics, eng->conf.input_topic_cnt))
+            tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot subscribe again");
         stopped_by_failure(eng);
     }
     /* The consumer queue carries only group events and errors: records go to partition queues. */
@@ -281,21 +280,7 @@ static int subscribe(tally_engine_t *eng) {
         if (r) return r;
     }
     rd_kafka_poll_set_consumer(eng->consumer);
-    return subscribe_topics(eng);
-}
-
-static int subscribe_topics(tally_engine_t *eng) {
-    const tally_config_t *c = &eng->conf;
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(c->input_topic_cnt);
-    for (int i = 0; i < c->input_topic_cnt; i++)
-        rd_kafka_topic_partition_list_add(subs, c->input_topics[i], RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(eng->consumer, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-        tally_err("subscribe failed: %s", rd_kafka_err2str(e));
-        return TALLY_EKAFKA;
-    }
-    return 0;
+    return tally_kafka_subscribe(eng->consumer, c->input_topics, c->input_topic_cnt);
 }
 
 int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *errstr, size_t errstr_size) {

@@ -237,3 +237,15 @@ int tally_kafka_unassigned(rd_kafka_t *consumer, char *const *topics, int ntopic
     rd_kafka_topic_partition_list_destroy(mine);
     return missing;
 }
+
+int tally_kafka_subscribe(rd_kafka_t *consumer, char *const *topics, int ntopics) {
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(ntopics);
+    for (int i = 0; i < ntopics; i++) rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        tally_err("subscribe failed: %s", rd_kafka_err2str(e));
+        return TALLY_EKAFKA;
+    }
+    return 0;
+}

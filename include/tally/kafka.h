@@ -41,6 +41,8 @@ rd_kafka_t *tally_kafka_producer_new(tally_kafka_hooks_t *hooks, const char *txn
 /* Waits up to 30 s for the topic's metadata, serving the error callback meanwhile so that a refused
  * login ends the wait at once. `key` is the configuration key that named it (for the message). */
 int tally_kafka_wait_topic(rd_kafka_t *rk, tally_kafka_hooks_t *hooks, const char *topic, const char *key);
+/* Subscribes the group consumer to the topics (the error is logged). */
+int tally_kafka_subscribe(rd_kafka_t *consumer, char *const *topics, int ntopics);
 /* Partitions of the topics (per the broker's metadata now) that the consumer's assignment lacks. */
 int tally_kafka_unassigned(rd_kafka_t *consumer, char *const *topics, int ntopics);
 /* One info line: "<what> N partition(s): t[0] t[1] ...". */
