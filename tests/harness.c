@@ -533,6 +533,36 @@ void th_engine_wait_started(th_engine_t *e, double timeout_s) {
     }
 }
 
+/* The log of the last started instance: the text after its "starting:" line, or NULL before it has
+ * one. *buf gets the whole log (caller frees). */
+static const char *current_log(th_engine_t *e, char **buf) {
+    *buf = th_read_file(e->log, NULL);
+    const char *p = *buf;
+    for (int n = 0; p && n < e->starts; n++) {
+        p = strstr(p, "[ctl] starting:");
+        if (p) p++;
+    }
+    return p;
+}
+
+void th_engine_wait_positioned(th_engine_t *e, const char *topic, int partitions, double timeout_s) {
+    double deadline = th_now() + timeout_s;
+    for (int p = 0; p < partitions;) {
+        char *buf, want[300];
+        snprintf(want, sizeof(want), " %s[%d] starts at offset ", topic, p);
+        const char *log = current_log(e, &buf);
+        int found = log && strstr(log, want);
+        free(buf);
+        if (found) { p++; continue; }
+        th_engine_require_alive(e, "before it started reading its input");
+        if (th_now() > deadline) {
+            th_engine_dump_log(e, 30);
+            TH_FAIL("engine did not log where it starts in %s[%d] within %.0f s", topic, p, timeout_s);
+        }
+        usleep(50000);
+    }
+}
+
 static int decode_status(int st) {
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     return 128 + WTERMSIG(st);

@@ -122,6 +122,10 @@ int th_engine_wait(th_engine_t *e, double timeout_s);
 /* Waits until the last started instance has logged that it runs (its stop signals are then
  * handled, not fatal). */
 void th_engine_wait_started(th_engine_t *e, double timeout_s);
+/* Waits until the last started instance has logged where it starts reading each partition 0..n-1 of
+ * topic (the engine's "<topic>[<p>] starts at offset N (partition holds [lo, hi))" line, written once
+ * the position is resolved): input produced after that is counted, also under starting.offsets=latest. */
+void th_engine_wait_positioned(th_engine_t *e, const char *topic, int partitions, double timeout_s);
 /* Fails the test, with the log's tail, when the engine is no longer running; `during` names the step. */
 void th_engine_require_alive(th_engine_t *e, const char *during);
 /* True while the engine process runs. */
