@@ -493,6 +493,13 @@ void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const
     e->pid = -1;
 }
 
+void th_engine_append_conf(th_engine_t *e, const char *lines) {
+    FILE *f = fopen(e->conf, "a");
+    if (!f) TH_FAIL("cannot append to %s", e->conf);
+    fputs(lines, f);
+    fclose(f);
+}
+
 /* Engines still running when a test fails are killed at exit, so no orphan outlives the test. */
 static pid_t started[64];
 static int nstarted;

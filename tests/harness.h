@@ -115,6 +115,9 @@ typedef struct {
 /* Writes a config for the job into a new temporary directory; `extra` is appended verbatim. */
 void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const char *output, const char *extra);
 void th_engine_start(th_engine_t *e);
+/* Appends lines ("key=value\n"...) to the engine's config; a later key overrides an earlier one from
+ * the next start on. */
+void th_engine_append_conf(th_engine_t *e, const char *lines);
 /* Sends sig and waits up to timeout_s for the exit; returns the exit status (128+n for a signal). */
 int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s);
 /* Waits for the engine to exit by itself; returns its status, or -1 after timeout_s. */

@@ -40,10 +40,7 @@ int main(void) {
 
     /* The last fault wants a short transaction timeout; the faults above ran with the default. */
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
-    FILE *cf = fopen(e.conf, "a");
-    ASSERT(cf);
-    fputs("transaction.timeout.ms=6000\n", cf);
-    fclose(cf);
+    th_engine_append_conf(&e, "transaction.timeout.ms=6000\n");
     th_engine_start(&e);
     th_engine_wait_started(&e, 60);
     sleep(3);

@@ -46,10 +46,7 @@ int main(void) {
     fprintf(stderr, "fed %ld lines across %s (2->4->8 partitions) and %s\n", f.lines, a, b);
 
     /* Another worker count on the same state. */
-    FILE *cf = fopen(e.conf, "a");
-    ASSERT(cf);
-    fputs("workers=1\n", cf);
-    fclose(cf);
+    th_engine_append_conf(&e, "workers=1\n");
     th_engine_start(&e);
     th_produce_words(a, 5000, 5, 700, f.truth);
     th_produce_words(b, 5000, 6, 700, f.truth);
