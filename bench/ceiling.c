@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kclient.h"
+
 #define CEIL_BATCH 4096
 
 static void usage(FILE *out) {
@@ -34,14 +36,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
-    char err[512];
-    if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "ceiling: %s=%s: %s\n", k, v, err);
-        exit(2);
-    }
-}
-
 int main(int argc, char **argv) {
     double t0 = now_s();
     static const struct option opts[] = {
@@ -50,7 +44,7 @@ int main(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
     };
     const char *bootstrap = NULL, *topic = NULL;
-    const char *kv[64];
+    const char *kv[64]; /* --kafka KEY=VALUE, applied last */
     int nkv = 0, opt;
     double timeout = 600;
     while ((opt = getopt_long(argc, argv, "b:t:k:T:h", opts, NULL)) != -1) {
@@ -75,53 +69,33 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    char err[512], gid[64];
-    snprintf(gid, sizeof(gid), "ceiling-%ld", (long)getpid());
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    set(c, "bootstrap.servers", bootstrap);
-    set(c, "group.id", gid); /* never joins: assign() only, nothing committed */
-    set(c, "enable.auto.commit", "false");
-    set(c, "enable.partition.eof", "true");
-    set(c, "isolation.level", "read_committed");
-    for (int i = 0; i < nkv; i++) {
-        char k[256];
-        const char *eq = strchr(kv[i], '=');
-        snprintf(k, sizeof(k), "%.*s", (int)(eq - kv[i]), kv[i]);
-        set(c, k, eq + 1);
+    char err[512];
+    /* A bad --kafka setting is a usage error (2); a client that cannot start is a run error (1). */
+    tally_kclient_opts_t o = {.bootstrap = bootstrap, .name = "ceiling", .partition_eof = true, .kafka = kv,
+                              .nkafka = nkv};
+    rd_kafka_t *rk;
+    int r = tally_kclient_consumer_new(&rk, &o, err, sizeof(err));
+    if (r) {
+        fprintf(stderr, "ceiling: %s\n", err);
+        return r == TALLY_KCLIENT_ESETTING ? 2 : 1;
     }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk) {
+    int n = tally_kclient_partitions(rk, topic, err, sizeof(err));
+    if (n < 0) {
         fprintf(stderr, "ceiling: %s\n", err);
         return 1;
     }
 
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    if (e || md->topic_cnt != 1 || md->topics[0].err) {
-        fprintf(stderr, "ceiling: topic %s: %s\n", topic, rd_kafka_err2str(e ? e : md->topics[0].err));
-        return 1;
-    }
-    int n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-
     /* The end is fixed at start-up: the topic is not being written during a ceiling run. */
-    int64_t *end = calloc((size_t)n, sizeof(*end));
+    int64_t *lo = calloc((size_t)n, sizeof(*lo)), *end = calloc((size_t)n, sizeof(*end));
     char *done = calloc((size_t)n, 1);
     int ndone = 0;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++) {
-        int64_t lo;
-        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &end[i], 10000)) {
-            fprintf(stderr, "ceiling: cannot read the end offsets of %s\n", topic);
-            return 1;
-        }
-        if (end[i] <= lo) { done[i] = 1; ndone++; }
-        rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (tally_kclient_watermarks(rk, topic, n, lo, end, 10000)) {
+        fprintf(stderr, "ceiling: cannot read the end offsets of %s\n", topic);
+        return 1;
     }
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    for (int i = 0; i < n; i++)
+        if (end[i] <= lo[i]) { done[i] = 1; ndone++; }
+    tally_kclient_assign_all(rk, topic, n);
 
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
     rd_kafka_message_t *msgs[CEIL_BATCH];
@@ -161,6 +135,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk); /* no consumer_close: never joined a group */
+    free(lo);
     free(end);
     free(done);
     return 0;

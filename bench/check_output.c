@@ -21,6 +21,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "kclient.h"
+
 #define CO_BATCH 4096
 #define CO_IDLE_END_S 3.0 /* see read_all */
 #define CO_NONE INT64_MIN /* no count seen / not in the truth */
@@ -303,20 +305,11 @@ static void show(const co_state_t *s, int n) {
 /* Kafka                                                                                            */
 
 static rd_kafka_t *consumer(const char *bootstrap, const char *group) {
-    char err[512], gid[64];
-    snprintf(gid, sizeof(gid), "check-output-%d", (int)getpid());
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "group.id", group ? group : gid, err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "fetch.wait.max.ms", "50", err, sizeof(err)) ||
-        rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err))) {
-        fprintf(stderr, "check-output: %s\n", err);
-        exit(2);
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk) {
+    char err[512];
+    tally_kclient_opts_t o = {.bootstrap = bootstrap, .group = group, .name = "check-output", .partition_eof = true,
+                              .fetch_wait_max_ms = 50};
+    rd_kafka_t *rk;
+    if (tally_kclient_consumer_new(&rk, &o, err, sizeof(err))) {
         fprintf(stderr, "check-output: %s\n", err);
         exit(2);
     }
@@ -324,16 +317,12 @@ static rd_kafka_t *consumer(const char *bootstrap, const char *group) {
 }
 
 static int partitions(rd_kafka_t *rk, const char *topic) {
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
-    rd_kafka_topic_destroy(t);
-    if (e || md->topic_cnt != 1 || md->topics[0].err) {
-        fprintf(stderr, "check-output: topic %s: %s\n", topic, rd_kafka_err2str(e ? e : md->topics[0].err));
+    char err[512];
+    int n = tally_kclient_partitions(rk, topic, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "check-output: %s\n", err);
         exit(2);
     }
-    int n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
     if (n < 1 || n > 100000) {
         fprintf(stderr, "check-output: topic %s has %d partitions\n", topic, n);
         exit(2);
@@ -341,26 +330,27 @@ static int partitions(rd_kafka_t *rk, const char *topic) {
     return n;
 }
 
+/* A reader of every partition of topic from its beginning; *n gets the partition count. */
+static rd_kafka_t *reader_from_start(const char *bootstrap, const char *topic, int *n) {
+    rd_kafka_t *rk = consumer(bootstrap, NULL);
+    *n = partitions(rk, topic);
+    tally_kclient_assign_all(rk, topic, *n);
+    return rk;
+}
+
 /* Waits until group committed every partition of topic to its end; returns the time or 0 on timeout. */
 static double wait_group(const char *bootstrap, const char *group, const char *topic, double deadline) {
     rd_kafka_t *rk = consumer(bootstrap, group);
     int n = partitions(rk, topic);
+    /* The end is the one at start: input written later is not this run's. */
     int64_t *hi = calloc((size_t)n, sizeof(*hi));
-    for (int i = 0; i < n; i++) {
-        int64_t lo;
-        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi[i], 10000)) {
-            fprintf(stderr, "check-output: cannot read the end offsets of %s\n", topic);
-            exit(2);
-        }
+    if (tally_kclient_watermarks(rk, topic, n, NULL, hi, 10000)) {
+        fprintf(stderr, "check-output: cannot read the end offsets of %s\n", topic);
+        exit(2);
     }
     double at = 0;
     while (now_s() < deadline) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-        for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, topic, i);
-        bool done = rd_kafka_committed(rk, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int i = 0; done && i < n; i++) done = hi[i] == 0 || l->elems[i].offset >= hi[i];
-        rd_kafka_topic_partition_list_destroy(l);
-        if (done) {
+        if (tally_kclient_group_reached(rk, topic, n, hi, true)) {
             at = now_s();
             break;
         }
@@ -387,23 +377,10 @@ static void reset_counts(co_state_t *s) {
     s->records = s->decreases = s->malformed = 0;
 }
 
-/* The output's end offsets as a read_committed reader sees them; false on error. */
-static bool ends(rd_kafka_t *rk, const char *topic, int n, int64_t *hi) {
-    for (int i = 0; i < n; i++) {
-        int64_t lo;
-        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi[i], 5000)) return false;
-    }
-    return true;
-}
-
 /* Reads the whole topic from its beginning to the end it has when each partition is reached. */
 static void read_all(const char *bootstrap, const char *topic, co_state_t *s) {
-    rd_kafka_t *rk = consumer(bootstrap, NULL);
-    int n = partitions(rk, topic);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    int n;
+    rd_kafka_t *rk = reader_from_start(bootstrap, topic, &n);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
     char *eof = calloc(n > 0 ? (size_t)n : 1, 1);
     int eofs = 0;
@@ -439,7 +416,7 @@ static double wait_stable(const char *bootstrap, const char *topic, co_state_t *
     double seen_at = 0, ok_at = 0;
     bool any_checked = false;
     while (now_s() < deadline) {
-        if (!ends(rk, topic, n, cur)) {
+        if (tally_kclient_watermarks(rk, topic, n, NULL, cur, 5000)) {
             usleep(100000);
             continue;
         }
@@ -533,12 +510,8 @@ int main(int argc, char **argv) {
         return ok ? 0 : 1;
     }
 
-    rd_kafka_t *rk = consumer(bootstrap, NULL);
-    int n = partitions(rk, topic);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    int n;
+    rd_kafka_t *rk = reader_from_start(bootstrap, topic, &n);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
 
     char *eof = calloc(n > 0 ? (size_t)n : 1, 1);

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kclient.h"
+
 #define LP_BATCH 4096
 #define LP_WARM_BASE 90000000L /* warm-up probes are numbered from here, measured ones from 0 */
 
@@ -55,8 +57,8 @@ static int64_t now_ns(void) {
 
 static void set(rd_kafka_conf_t *c, const char *k, const char *v) {
     char err[512];
-    if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "latency-probe: %s=%s: %s\n", k, v, err);
+    if (tally_kclient_conf_set(c, k, v, err, sizeof(err))) {
+        fprintf(stderr, "latency-probe: %s\n", err);
         exit(2);
     }
 }
@@ -166,7 +168,7 @@ int main(int argc, char **argv) {
     }
     size_t plen = strlen(prefix);
 
-    char err[512], gid[64];
+    char err[512];
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     set(pc, "bootstrap.servers", bootstrap);
     set(pc, "linger.ms", "0");
@@ -178,32 +180,15 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    snprintf(gid, sizeof(gid), "latency-probe-%d", (int)getpid());
-    rd_kafka_conf_t *cc = rd_kafka_conf_new();
-    set(cc, "bootstrap.servers", bootstrap);
-    set(cc, "group.id", gid);
-    set(cc, "enable.auto.commit", "false");
-    set(cc, "isolation.level", "read_committed");
-    set(cc, "fetch.wait.max.ms", "10");
-    rd_kafka_t *cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err));
-    if (!cons) {
+    tally_kclient_opts_t co = {.bootstrap = bootstrap, .name = "latency-probe", .fetch_wait_max_ms = 10};
+    rd_kafka_t *cons;
+    int nparts;
+    if (tally_kclient_consumer_new(&cons, &co, err, sizeof(err)) ||
+        (nparts = tally_kclient_partitions(cons, output, err, sizeof(err))) < 0) {
         fprintf(stderr, "latency-probe: %s\n", err);
         return 2;
     }
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *ot = rd_kafka_topic_new(cons, output, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(cons, 0, ot, &md, 10000);
-    rd_kafka_topic_destroy(ot);
-    if (e || md->topic_cnt != 1 || md->topics[0].err) {
-        fprintf(stderr, "latency-probe: topic %s: %s\n", output, rd_kafka_err2str(e ? e : md->topics[0].err));
-        return 2;
-    }
-    int nparts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(nparts);
-    for (int i = 0; i < nparts; i++) rd_kafka_topic_partition_list_add(l, output, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(cons, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    tally_kclient_assign_all(cons, output, nparts);
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(cons);
 
     lp_t lp = {.producer = prod, .prefix = prefix};

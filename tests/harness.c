@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Broker helpers for the kafka and fault suites. */
 #include "harness.h"
+#include "kclient.h"
 
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -48,6 +49,26 @@ static rd_kafka_conf_t *base_conf(void) {
 static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v) {
     char err[512];
     if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) TH_FAIL("conf %s=%s: %s", k, v, err);
+}
+
+static rd_kafka_t *reader(const tally_kclient_opts_t *o) {
+    char err[512];
+    rd_kafka_t *rk;
+    if (tally_kclient_consumer_new(&rk, o, err, sizeof(err))) TH_FAIL("consumer: %s", err);
+    return rk;
+}
+
+/* A consumer in the group, to read its committed offsets (it never joins). */
+static rd_kafka_t *group_reader(const char *group) {
+    tally_kclient_opts_t o = {.bootstrap = th_bootstrap(), .group = group};
+    return reader(&o);
+}
+
+static int partition_count(rd_kafka_t *rk, const char *topic) {
+    char err[512];
+    int n = tally_kclient_partitions(rk, topic, err, sizeof(err));
+    if (n < 0) TH_FAIL("%s", err);
+    return n;
 }
 
 static void admin_wait(rd_kafka_t *rk, rd_kafka_queue_t *q, rd_kafka_event_type_t type) {
@@ -151,28 +172,12 @@ void th_flush_destroy(rd_kafka_t *p) {
 }
 
 long th_consume_all(const char *topic, int read_committed, th_record_cb cb, void *opaque) {
-    char err[512];
-    rd_kafka_conf_t *c = base_conf();
-    conf_set(c, "group.id", th_unique("th-reader"));
-    conf_set(c, "enable.auto.commit", "false");
-    conf_set(c, "enable.partition.eof", "true");
-    conf_set(c, "isolation.level", read_committed ? "read_committed" : "read_uncommitted");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk) TH_FAIL("consumer: %s", err);
+    tally_kclient_opts_t o = {.bootstrap = th_bootstrap(), .group = th_unique("th-reader"),
+                              .read_uncommitted = !read_committed, .partition_eof = true};
+    rd_kafka_t *rk = reader(&o);
     rd_kafka_poll_set_consumer(rk);
-
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    if (rd_kafka_metadata(rk, 0, t, &md, 10000)) TH_FAIL("metadata for %s", topic);
-    int parts = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
-    for (int i = 0; i < parts; i++)
-        rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (rd_kafka_assign(rk, l)) TH_FAIL("assign");
-    rd_kafka_topic_partition_list_destroy(l);
+    int parts = partition_count(rk, topic);
+    if (tally_kclient_assign_all(rk, topic, parts)) TH_FAIL("assign %s", topic);
 
     long n = 0;
     int eofs = 0;
@@ -442,16 +447,6 @@ static void check_extra(const void *word, size_t len, long long count, void *opa
         TH_FAIL("output has \"%.*s\" (count %lld), which is not in the input", (int)len, (const char *)word, count);
 }
 
-static int partition_count(rd_kafka_t *rk, const char *topic) {
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    if (rd_kafka_metadata(rk, 0, t, &md, 10000)) TH_FAIL("metadata for %s", topic);
-    int n = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(t);
-    return n;
-}
-
 th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int strict) {
     out_ctx_t c = {.last = th_counts_new(), .truth = truth, .strict = strict, .topic = topic};
     rd_kafka_t *p = th_producer();
@@ -498,6 +493,13 @@ void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const
     e->pid = -1;
 }
 
+void th_engine_append_conf(th_engine_t *e, const char *lines) {
+    FILE *f = fopen(e->conf, "a");
+    if (!f) TH_FAIL("cannot append to %s", e->conf);
+    fputs(lines, f);
+    fclose(f);
+}
+
 /* Engines still running when a test fails are killed at exit, so no orphan outlives the test. */
 static pid_t started[64];
 static int nstarted;
@@ -535,6 +537,36 @@ void th_engine_wait_started(th_engine_t *e, double timeout_s) {
             TH_FAIL("engine exited during start-up");
         }
         usleep(20000);
+    }
+}
+
+/* The log of the last started instance: the text after its "starting:" line, or NULL before it has
+ * one. *buf gets the whole log (caller frees). */
+static const char *current_log(th_engine_t *e, char **buf) {
+    *buf = th_read_file(e->log, NULL);
+    const char *p = *buf;
+    for (int n = 0; p && n < e->starts; n++) {
+        p = strstr(p, "[ctl] starting:");
+        if (p) p++;
+    }
+    return p;
+}
+
+void th_engine_wait_positioned(th_engine_t *e, const char *topic, int partitions, double timeout_s) {
+    double deadline = th_now() + timeout_s;
+    for (int p = 0; p < partitions;) {
+        char *buf, want[300];
+        snprintf(want, sizeof(want), " %s[%d] starts at offset ", topic, p);
+        const char *log = current_log(e, &buf);
+        int found = log && strstr(log, want);
+        free(buf);
+        if (found) { p++; continue; }
+        th_engine_require_alive(e, "before it started reading its input");
+        if (th_now() > deadline) {
+            th_engine_dump_log(e, 30);
+            TH_FAIL("engine did not log where it starts in %s[%d] within %.0f s", topic, p, timeout_s);
+        }
+        usleep(50000);
     }
 }
 
@@ -597,27 +629,11 @@ void th_engine_dump_log(th_engine_t *e, int lines) {
 
 int th_is_committed(const char *group, const char *topic) {
     char err[512];
-    rd_kafka_conf_t *c = base_conf();
-    conf_set(c, "group.id", group);
-    conf_set(c, "isolation.level", "read_committed");
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk) TH_FAIL("consumer: %s", err);
-    const struct rd_kafka_metadata *md;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
-    int done = 0;
-    if (rd_kafka_metadata(rk, 0, t, &md, 10000) == 0) {
-        int parts = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
-        for (int i = 0; i < parts; i++) rd_kafka_topic_partition_list_add(l, topic, i);
-        done = parts > 0 && rd_kafka_committed(rk, l, 10000) == 0;
-        for (int i = 0; done && i < parts; i++) {
-            int64_t lo, hi;
-            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 10000) || l->elems[i].offset < hi) done = 0;
-        }
-        rd_kafka_topic_partition_list_destroy(l);
-    }
-    rd_kafka_topic_destroy(t);
+    rd_kafka_t *rk = group_reader(group);
+    /* No answer yet counts as not committed: the caller asks again. An empty partition counts as
+     * reached only once the group committed it. */
+    int parts = tally_kclient_partitions(rk, topic, err, sizeof(err));
+    int done = parts > 0 && tally_kclient_group_reached(rk, topic, parts, NULL, false);
     rd_kafka_destroy(rk);
     return done;
 }
@@ -922,10 +938,7 @@ void th_check_state_offsets(th_engine_t *e, const char *group, const char *topic
     tally_state_t *st = NULL;
     bool locked = false;
     if (tally_state_open(&st, dir, &locked, err, sizeof(err))) TH_FAIL("%s", err);
-    rd_kafka_conf_t *c = base_conf();
-    conf_set(c, "group.id", group);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
-    if (!rk) TH_FAIL("consumer: %s", err);
+    rd_kafka_t *rk = group_reader(group);
     int parts = partition_count(rk, topic);
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
     for (int i = 0; i < parts; i++) rd_kafka_topic_partition_list_add(l, topic, i);

@@ -32,6 +32,7 @@
 #define ASSERT_GT(a, b) ASSERT_INT_OP(a, >, b)
 #define ASSERT_GE(a, b) ASSERT_INT_OP(a, >=, b)
 #define ASSERT_LT(a, b) ASSERT_INT_OP(a, <, b)
+#define ASSERT_LE(a, b) ASSERT_INT_OP(a, <=, b)
 
 #define ASSERT_STR_EQ(a, b)                                                      \
     do {                                                                         \
@@ -115,6 +116,9 @@ typedef struct {
 /* Writes a config for the job into a new temporary directory; `extra` is appended verbatim. */
 void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const char *output, const char *extra);
 void th_engine_start(th_engine_t *e);
+/* Appends lines ("key=value\n"...) to the engine's config; a later key overrides an earlier one from
+ * the next start on. */
+void th_engine_append_conf(th_engine_t *e, const char *lines);
 /* Sends sig and waits up to timeout_s for the exit; returns the exit status (128+n for a signal). */
 int th_engine_signal_wait(th_engine_t *e, int sig, double timeout_s);
 /* Waits for the engine to exit by itself; returns its status, or -1 after timeout_s. */
@@ -122,6 +126,10 @@ int th_engine_wait(th_engine_t *e, double timeout_s);
 /* Waits until the last started instance has logged that it runs (its stop signals are then
  * handled, not fatal). */
 void th_engine_wait_started(th_engine_t *e, double timeout_s);
+/* Waits until the last started instance has logged where it starts reading each partition 0..n-1 of
+ * topic (the engine's "<topic>[<p>] starts at offset N (partition holds [lo, hi))" line, written once
+ * the position is resolved): input produced after that is counted, also under starting.offsets=latest. */
+void th_engine_wait_positioned(th_engine_t *e, const char *topic, int partitions, double timeout_s);
 /* Fails the test, with the log's tail, when the engine is no longer running; `during` names the step. */
 void th_engine_require_alive(th_engine_t *e, const char *during);
 /* True while the engine process runs. */

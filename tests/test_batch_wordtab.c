@@ -3,6 +3,7 @@
  * than a batch) and of the word table (src/wordtab.c: insert, find, growth to a million words,
  * stable entries, foreach, clear). */
 #include "harness.h"
+#include "unit.h"
 
 #include "tally/batch.h"
 #include "tally/wordtab.h"
@@ -10,20 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-static int tests_run;
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        fn();                                                                                      \
-        tests_run++;                                                                               \
-        printf("ok %d %s\n", tests_run, #fn);                                                      \
-    } while (0)
-
-static uint64_t mix(uint64_t z) { /* splitmix64 finaliser: a decent hash of an index */
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* A decent hash of an index: one splitmix64 step from it (z is a copy). */
+static uint64_t mix(uint64_t z) { return unit_splitmix64(&z); }
 
 /* FNV-1a: the tests' word hash (the engine's is xxhash; the modules only need equal words to have
  * equal hashes). */
@@ -436,6 +425,6 @@ int main(void) {
     RUN(test_wordtab_basic);
     RUN(test_wordtab_million);
     RUN(test_wordtab_big_words);
-    printf("batch_wordtab: %d tests passed\n", tests_run);
+    RUN_SUMMARY("batch_wordtab");
     return 0;
 }

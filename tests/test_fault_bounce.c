@@ -11,6 +11,14 @@
 
 #include "harness.h"
 
+/* kill -9 of the broker JVM, down_s seconds down, restart on its data, settle_s seconds to recover. */
+static void broker_down(unsigned down_s, unsigned settle_s) {
+    ASSERT_EQ(th_kafka_local("kill"), 0);
+    sleep(down_s);
+    ASSERT_EQ(th_kafka_local("start"), 0);
+    sleep(settle_s);
+}
+
 int main(void) {
     th_bootstrap();
     const char *in = th_unique("bounce-in"), *out = th_unique("bounce-out"), *app = th_unique("bounce");
@@ -27,10 +35,7 @@ int main(void) {
     sleep(3);
 
     fprintf(stderr, "hard bounce: kill -9 of the broker, restart on its data\n");
-    ASSERT_EQ(th_kafka_local("kill"), 0);
-    sleep(1);
-    ASSERT_EQ(th_kafka_local("start"), 0);
-    sleep(4);
+    broker_down(1, 4);
     th_engine_require_alive(&e, "in the hard bounce");
 
     fprintf(stderr, "clean restart of the broker (SIGTERM, same data)\n");
@@ -40,18 +45,12 @@ int main(void) {
 
     /* The last fault wants a short transaction timeout; the faults above ran with the default. */
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
-    FILE *cf = fopen(e.conf, "a");
-    ASSERT(cf);
-    fputs("transaction.timeout.ms=6000\n", cf);
-    fclose(cf);
+    th_engine_append_conf(&e, "transaction.timeout.ms=6000\n");
     th_engine_start(&e);
     th_engine_wait_started(&e, 60);
     sleep(3);
     fprintf(stderr, "broker down for 10 s, longer than transaction.timeout.ms=6000\n");
-    ASSERT_EQ(th_kafka_local("kill"), 0);
-    sleep(10);
-    ASSERT_EQ(th_kafka_local("start"), 0);
-    sleep(5);
+    broker_down(10, 5);
     th_feeder_stop(&f);
     int restarts = 0;
     double deadline = th_now() + 240;

@@ -19,13 +19,6 @@ static void produce_to(const char *topic, int32_t partition, int lines, const ch
     th_flush_destroy(p);
 }
 
-static void append_conf(th_engine_t *e, const char *line) {
-    FILE *f = fopen(e->conf, "a");
-    ASSERT(f);
-    fputs(line, f);
-    fclose(f);
-}
-
 static void deleted_records(void) {
     const char *in = th_unique("loss-in"), *out = th_unique("loss-out"), *app = th_unique("loss");
     th_create_topic(in, 2);
@@ -49,7 +42,7 @@ static void deleted_records(void) {
     ASSERT_EQ(st, 4);
     ASSERT_EQ(th_system("grep -q 'input %s\\[0\\]: records \\[1000, 1500) are gone' %s", in, e.log), 0);
 
-    append_conf(&e, "fail.on.data.loss=false\n");
+    th_engine_append_conf(&e, "fail.on.data.loss=false\n");
     th_engine_start(&e);
     th_wait_committed(app, in, 60, &e);
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);

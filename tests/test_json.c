@@ -3,20 +3,13 @@
  * passes through, invalid UTF-8 replaced per the maximal-subpart rule, counts, the length bound,
  * and random bytes checked against a reference written apart (tests/json_check.h). */
 #include "harness.h"
+#include "unit.h"
 #include "json_check.h"
 
 #include "tally/json.h"
 
 #include <stdbool.h>
 #include <stdint.h>
-
-static int tests_run;
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        fn();                                                                                      \
-        tests_run++;                                                                               \
-        printf("ok %d %s\n", tests_run, #fn);                                                      \
-    } while (0)
 
 #define FFFD "\xef\xbf\xbd"
 
@@ -198,12 +191,7 @@ static void test_max_length(void) {
 }
 
 static uint64_t rng_state = 0x15005eedULL;
-static uint64_t rng(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return unit_splitmix64(&rng_state); }
 
 /* Random bytes biased towards UTF-8 structure: leads, continuations, boundaries, ASCII. */
 static uint8_t random_byte(void) {
@@ -314,6 +302,6 @@ int main(void) {
     RUN(test_max_length);
     RUN(test_reference_self_check);
     RUN(test_random);
-    printf("json: %d tests passed\n", tests_run);
+    RUN_SUMMARY("json");
     return 0;
 }

@@ -31,10 +31,7 @@ int main(void) {
     ASSERT_EQ(th_consume_all(out, 1, NULL, NULL), before);
 
     /* Rebuild: nothing new is emitted for the replayed input... */
-    FILE *f = fopen(e.conf, "a");
-    ASSERT(f);
-    fputs("state.rebuild=true\n", f);
-    fclose(f);
+    th_engine_append_conf(&e, "state.rebuild=true\n");
     th_engine_start(&e);
     th_wait_committed(app, in, 120, &e);
     ASSERT_EQ(th_system("grep -q 'replaying' %s", e.log), 0);

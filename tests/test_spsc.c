@@ -3,6 +3,7 @@
  * capacity checks, full and empty, FIFO order, wrap-around, and two threads passing 10 million
  * sequence numbers through a ring of 64 (the case for ThreadSanitizer). */
 #include "harness.h"
+#include "unit.h"
 
 #include "tally/err.h"
 #include "tally/spsc.h"
@@ -10,14 +11,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
-
-static int tests_run;
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        fn();                                                                                      \
-        tests_run++;                                                                               \
-        printf("ok %d %s\n", tests_run, #fn);                                                      \
-    } while (0)
 
 /* Items are pointers and NULL means empty: sequence number n travels as n + 1. */
 #define ITEM(n) ((void *)(uintptr_t)((n) + 1))
@@ -168,6 +161,6 @@ int main(void) {
     RUN(test_full_and_fifo);
     RUN(test_wrap_around);
     RUN(test_two_threads);
-    printf("spsc: %d tests passed\n", tests_run);
+    RUN_SUMMARY("spsc");
     return 0;
 }

@@ -2,19 +2,12 @@
 /* Unit tests of the tokenizer (include/tally/tokenize.h, src/tokenize.c): the whitespace class of
  * every byte, edge cases, and agreement with a naive reference splitter on random input. */
 #include "harness.h"
+#include "unit.h"
 
 #include "tally/tokenize.h"
 
 #include <stdbool.h>
 #include <stdint.h>
-
-static int tests_run;
-#define RUN(fn)                                                                                    \
-    do {                                                                                           \
-        fn();                                                                                      \
-        tests_run++;                                                                               \
-        printf("ok %d %s\n", tests_run, #fn);                                                      \
-    } while (0)
 
 typedef struct {
     size_t off, len;
@@ -200,12 +193,7 @@ static void test_many_words(void) {
 }
 
 static uint64_t rng_state = 0x7a11e5eedULL;
-static uint64_t rng(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return unit_splitmix64(&rng_state); }
 
 static void test_random_vs_reference(void) {
     enum { STRINGS = 5000, MAXLEN = 300 };
@@ -244,6 +232,6 @@ int main(void) {
     RUN(test_long_word);
     RUN(test_many_words);
     RUN(test_random_vs_reference);
-    printf("tokenize: %d tests passed\n", tests_run);
+    RUN_SUMMARY("tokenize");
     return 0;
 }
