@@ -93,11 +93,13 @@ typedef void (*th_counts_cb)(const void *word, size_t len, long long count, void
 void th_counts_foreach(th_counts_t *c, th_counts_cb cb, void *opaque);
 
 /* Reads the whole output topic (read_committed) and checks it against the truth:
- * every value is valid JSON {"word":...,"count":N} in valid UTF-8 whose word matches the key;
- * per word counts never go down, and (strict) never repeat; the last count equals the truth and no
- * word outside the truth appears. Returns the number of repeated counts (duplicates). */
+ * every value is valid JSON {"word":...,"count":N} in valid UTF-8 whose word matches the key; no count
+ * exceeds the word's true count; the last count equals the truth and no word outside the truth
+ * appears. strict (exactly_once): per word counts strictly increase. Not strict (at_least_once):
+ * counts may repeat, and may fall back after a crash (the first epoch after a restart can cut before
+ * the lost epoch whose output was delivered); both are counted. */
 typedef struct {
-    long records, duplicates, words;
+    long records, duplicates, regressions, words;
 } th_output_stats_t;
 th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int strict);
 
