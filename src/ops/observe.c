@@ -292,6 +292,7 @@ static void track_health(tally_obs_t *obs, const tally_obs_view_t *v) {
 
     if (v->nparts != obs->ntrack) {
         for (int i = v->nparts; i < obs->ntrack; i++) free(obs->track[i].topic);
+        if (v->nparts < obs->ntrack) obs->ntrack = v->nparts; /* before a realloc that may fail */
         track_t *t = realloc(obs->track, (size_t)(v->nparts ? v->nparts : 1) * sizeof(*t));
         if (!t) return;
         for (int i = obs->ntrack; i < v->nparts; i++) t[i] = (track_t){0};
