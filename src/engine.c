@@ -220,7 +220,13 @@ static void on_poll(uv_timer_t *t) {
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "input topic %s does not exist on %s",
                              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", eng->conf.bootstrap_servers);
-        else if (m->err) tally_warn("consumer: %s", rd_kafka_message_errstr(m));
+        else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* e.g. a static member fenced by its own rejoin after its session expired: restart. */
+            char why[512];
+            rd_kafka_resp_err_t orig = rd_kafka_fatal_error(eng->consumer, why, sizeof(why));
+            tally_epoch_fail(&eng->ep, tally_txn_code_is_fenced(orig) ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR,
+                             "the group consumer failed for good (restart to go on from the last commit): %s", why);
+        } else if (m->err) tally_warn("consumer: %s", rd_kafka_message_errstr(m));
         else
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "internal error: a record of %s[%d] reached the consumer queue",
                              rd_kafka_topic_name(m->rkt), (int)m->partition);

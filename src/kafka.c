@@ -139,18 +139,20 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
         /* Start positions are ours (state, group offsets, starting.offsets); never a silent reset. */
         {"auto.offset.reset", "error"},
         {"partition.assignment.strategy", "cooperative-sticky"},
-        /* librdkafka 2.0.2 stops fetching a partition whose local queue passed these bounds and only
-         * looks again about a second later (2.1 made that wait configurable): with the defaults
-         * a partition thread sat idle most of the time (270k lines/s on one partition; with
-         * these, 970k). The price is up to 64 MB of prefetched input per partition. */
-        {"queued.min.messages", "1000000"},
-        {"queued.max.messages.kbytes", "65536"},
         {"topic.metadata.refresh.interval.ms", refresh},
     };
+    /* A partition whose local queue is full is not fetched again until fetch.queue.backoff.ms has
+     * passed; librdkafka 2.0 (before the setting existed, 2.1) waited about a second, so there the
+     * queues must be large enough never to fill (up to 64 MB of prefetched input per partition:
+     * 270k -> 970k lines/s on one partition). From 2.1 a short backoff lets them stay small. */
+    const char *const queues_old[][2] = {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "65536"}};
+    const char *const queues_new[][2] = {{"fetch.queue.backoff.ms", "10"}, {"queued.max.messages.kbytes", "16384"}};
+    const char *const (*queues)[2] = rd_kafka_version() >= 0x020100ff ? queues_new : queues_old;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int r = 0;
     for (size_t i = 0; !r && i < sizeof(kv) / sizeof(kv[0]); i++)
         r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, sizeof(errstr));
+    for (size_t i = 0; !r && i < 2; i++) r = tally_kafka_conf_set(c, queues[i][0], queues[i][1], errstr, sizeof(errstr));
     return client_new(h, RD_KAFKA_CONSUMER, c, r, errstr, sizeof(errstr));
 }
 

@@ -214,8 +214,9 @@ static tally_txn_class_t run_step(tally_txn_t *t, step_t step, const rd_kafka_to
         if (cls != TALLY_TXN_RETRIABLE) return cls;
         /* Another thread raised a fatal error meanwhile (a fenced consumer, a refused login): retrying
          * cannot help, and the engine stops with that cause. */
-        int raised = tally_fault_get(t->hooks.fault, f->why, sizeof(f->why));
+        int raised = tally_fault_get(t->hooks.fault, NULL, 0);
         if (raised) {
+            tally_fault_get(t->hooks.fault, f->why, sizeof(f->why));
             f->status = raised;
             t->last_code = RD_KAFKA_RESP_ERR__FATAL; /* not a state a new producer clears */
             return TALLY_TXN_FATAL;
