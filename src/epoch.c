@@ -197,7 +197,8 @@ static int store(tally_epoch_t *ep) {
             tally_state_batch_put_count(b, word, len, count);
     }
     for (int i = 0; i < ep->pipe->nparts; i++)
-        tally_state_batch_put_offset(b, ep->pipe->parts[i].topic, ep->pipe->parts[i].partition, ep->pipe->parts[i].cut);
+        tally_state_batch_put_offset(b, ep->pipe->parts[i].topic, ep->pipe->parts[i].partition,
+                                      atomic_load_explicit(&ep->pipe->parts[i].cut, memory_order_relaxed));
     tally_state_batch_put_epoch(b, ep->epoch);
     char err[512];
     tally_crashpoint_soon("mid_state_write", ep->epoch, 0);
@@ -217,7 +218,7 @@ static void finish(tally_epoch_t *ep) {
     tally_pipeline_t *p = ep->pipe;
     size_t keys = tally_pipeline_out_keys(p);
     bool moved = false;
-    for (int i = 0; i < p->nparts; i++) moved = moved || p->parts[i].cut != p->parts[i].committed;
+    for (int i = 0; i < p->nparts; i++) moved = moved || atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed) != p->parts[i].committed;
     log_dropped(ep);
     if (!moved && keys == 0) {
         /* Nothing read: no empty transaction (an open one stays open for the next epoch). */

@@ -101,7 +101,7 @@ void *tally_part_main(void *arg) {
         if (e > p->epoch) {
             bool final = atomic_load_explicit(&pipe->req_final, memory_order_acquire);
             if (!flush_all(p)) break;
-            p->cut = p->next_offset;
+            atomic_store_explicit(&p->cut, p->next_offset, memory_order_relaxed);
             bool ok = true;
             for (int w = 0; w < pipe->nworkers && ok; w++) {
                 tally_batch_t *b = tally_batch_barrier_new(e, final);

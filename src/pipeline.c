@@ -89,7 +89,8 @@ int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_k
         pt->idx = i;
         pt->topic = strdup(l->elems[i].topic);
         pt->partition = l->elems[i].partition;
-        pt->next_offset = pt->committed = pt->cut = l->elems[i].offset;
+        pt->next_offset = pt->committed = l->elems[i].offset;
+        atomic_init(&pt->cut, l->elems[i].offset);
         atomic_init(&pt->seen, l->elems[i].offset);
         pt->epoch = epoch;
         pt->rings = calloc((size_t)p->nworkers, sizeof(*pt->rings));
@@ -216,13 +217,14 @@ rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *
     for (int i = 0; i < p->nparts; i++) {
         const tally_part_t *pt = &p->parts[i];
         if (minus && rd_kafka_topic_partition_list_find(minus, pt->topic, pt->partition)) continue;
-        rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset = cut ? pt->cut : pt->committed;
+        rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
+            cut ? atomic_load_explicit(&pt->cut, memory_order_relaxed) : pt->committed;
     }
     return l;
 }
 
 void tally_pipeline_committed(tally_pipeline_t *p) {
-    for (int i = 0; i < p->nparts; i++) p->parts[i].committed = p->parts[i].cut;
+    for (int i = 0; i < p->nparts; i++) p->parts[i].committed = atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed);
     for (int w = 0; w < p->nworkers; w++) p->workers[w].out_len = p->workers[w].out_n = 0;
 }
 
@@ -291,7 +293,7 @@ void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v) {
         /* Cached from the last fetch response: never blocks. */
         if (rd_kafka_get_watermark_offsets(p->consumer, pt->topic, pt->partition, &lo, &hi)) hi = -1;
         *o = (tally_obs_part_t){.topic = pt->topic, .partition = pt->partition, .committed = pt->committed,
-                                .cut = pt->cut, .read = atomic_load_explicit(&pt->seen, memory_order_acquire),
+                                .cut = atomic_load_explicit(&pt->cut, memory_order_relaxed), .read = atomic_load_explicit(&pt->seen, memory_order_acquire),
                                 .high_watermark = hi,
                                 .fetch_queue = pt->queue ? (int64_t)rd_kafka_queue_length(pt->queue) : 0};
         if (pt->rings && (o->rings = calloc((size_t)p->nworkers, sizeof(size_t))))

@@ -38,7 +38,8 @@ typedef struct tally_part_s {
     tally_spsc_t *rings;          /* [workers]: pushed here, popped by worker w */
     tally_batch_builder_t *builders; /* [workers] @locality partition thread */
     int64_t next_offset;          /* @locality partition thread: offset after the last record read */
-    int64_t cut;                  /* written before the barrier push, read by control after the epoch */
+    _Atomic int64_t cut;          /* written before the barrier push; control reads it after the epoch
+                                   * (ordered by the barrier) and the metrics tick at any time */
     uint64_t epoch;               /* @locality partition thread: last barrier pushed */
     int64_t committed;            /* @locality control: offset committed with the last epoch */
     _Atomic int64_t seen;         /* next_offset, published for progress and lag */

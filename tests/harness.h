@@ -4,6 +4,7 @@
 #define TALLY_TEST_HARNESS_H
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,7 +185,7 @@ typedef struct th_feeder_s {
     th_counts_t *truth;
     const char *prefix;
     int vocab, max_words, burst, pause_us;
-    volatile int stop;
+    _Atomic int stop;             /* set by th_feeder_stop, read by the feeder thread */
     long lines;
     unsigned long thread;
 } th_feeder_t;
