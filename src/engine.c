@@ -41,6 +41,7 @@ struct tally_engine_s {
     int exit_status;
     _Atomic bool stop_requested;
     bool rejoin;                  /* an assignment missed partitions of the input topics */
+    uint64_t rejoined_at;         /* uv_now() of the last rejoin: at most one per 10 s */
     uv_loop_t loop;
     uv_timer_t trigger_timer, poll_timer;
     uv_signal_t sigint, sigterm;
@@ -162,9 +163,10 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     if (!going_on) return;
     tally_epoch_resume(&eng->ep);
     /* A static member that rejoins gets its old assignment back without a rebalance, so partitions
-     * added while this instance was down would never be assigned: rejoin the group once more. */
+     * added while this instance was down would never be assigned: rejoin, but not in a storm while a
+     * predecessor being fenced still holds some. */
     int missing = assign ? tally_kafka_unassigned(rk, eng->conf.input_topics, eng->conf.input_topic_cnt) : 0;
-    if (missing > 0 && !eng->rejoin) {
+    if (missing > 0 && !eng->rejoin && (!eng->rejoined_at || uv_now(&eng->loop) - eng->rejoined_at > 10000)) {
         tally_warn("%d partition(s) of the input topics are not assigned to this instance (added while it was "
                    "down?): rejoining the group", missing);
         eng->rejoin = true;
@@ -209,6 +211,7 @@ static void on_poll(uv_timer_t *t) {
     tally_engine_t *eng = t->data;
     if (eng->rejoin && eng->st == ENG_RUNNING) {
         eng->rejoin = false;
+        eng->rejoined_at = uv_now(&eng->loop);
         rd_kafka_unsubscribe(eng->consumer);
         if (tally_kafka_subscribe(eng->consumer, eng->conf.input_topics, eng->conf.input_topic_cnt))
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot subscribe again");
@@ -256,16 +259,10 @@ void tally_engine_stop(tally_engine_t *eng) {
 static int open_state(tally_engine_t *eng) {
     const char *dir = eng->conf.state_dir;
     char err[1024];
-    for (int waited = 0;; waited++) {
-        bool locked = false;
-        if (tally_state_open(&eng->state, dir, &locked, err, sizeof(err)) == 0) break;
-        if (!locked || waited >= 120 || atomic_load(&eng->stop_requested)) {
-            tally_err("%s", err);
-            return TALLY_ESTATE;
-        }
-        /* A fenced predecessor holds it until its next commit fails and it exits. */
-        if (waited % 10 == 0) tally_info("state.dir %s is locked by another tally process; waiting for it to exit", dir);
-        sleep(1);
+    /* A fenced predecessor holds the lock until its next commit fails and it exits. */
+    if (tally_state_open_wait(&eng->state, dir, 120, &eng->stop_requested, err, sizeof(err))) {
+        tally_err("%s", err);
+        return TALLY_ESTATE;
     }
     uint64_t epoch = tally_state_epoch(eng->state);
     tally_info("state %s: %s, last committed epoch %" PRIu64, dir, tally_state_is_fresh(eng->state) ? "new" : "recovered",

@@ -4,14 +4,17 @@
 #include "tally/state.h"
 
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 
 #include "tally/err.h"
+#include "tally/log.h"
 
 struct tally_state_s {
     char *dir;
@@ -262,4 +265,15 @@ int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *err
         return TALLY_ESTATE;
     }
     return 0;
+}
+
+int tally_state_open_wait(tally_state_t **out, const char *dir, int wait_s, _Atomic bool *stop, char *errstr,
+                          size_t errstr_size) {
+    for (int waited = 0;; waited++) {
+        bool locked = false;
+        int r = tally_state_open(out, dir, &locked, errstr, errstr_size);
+        if (r == 0 || !locked || waited >= wait_s || atomic_load(stop)) return r;
+        if (waited % 10 == 0) tally_info("state.dir %s is locked by another tally process; waiting for it to exit", dir);
+        sleep(1);
+    }
 }

@@ -19,7 +19,7 @@ int main(void) {
     th_bootstrap();
     snprintf(dir, sizeof(dir), "/tmp/tally-diskfull-XXXXXX");
     ASSERT(mkdtemp(dir));
-    if (mount("tmpfs", dir, "tmpfs", 0, "size=24m") != 0) {
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=64m") != 0) {
         perror("mount tmpfs");
         const char *req = getenv("TALLY_REQUIRE_BROKER");
         if (req && strcmp(req, "1") == 0) TH_FAIL("cannot mount a tmpfs for state.dir (run as root)");

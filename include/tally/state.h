@@ -5,6 +5,7 @@
 #ifndef TALLY_STATE_H
 #define TALLY_STATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,10 @@ typedef struct tally_state_batch_s tally_state_batch_t;
 
 /* Opens (creating, with its parent directories) the store. *locked is set when another process holds the directory. */
 int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size);
+/* tally_state_open(), waiting up to wait_s (one log line each 10 s) while another process holds the
+ * directory, or until *stop becomes true. */
+int tally_state_open_wait(tally_state_t **out, const char *dir, int wait_s, _Atomic bool *stop, char *errstr,
+                          size_t errstr_size);
 void tally_state_close(tally_state_t *st);
 
 /* True when no epoch was ever stored: a new or emptied state.dir. */
