@@ -224,11 +224,17 @@ static void on_poll(uv_timer_t *t) {
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "input topic %s does not exist on %s",
                              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", eng->conf.bootstrap_servers);
         else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-            /* e.g. a static member fenced by its own rejoin after its session expired: restart. */
             char why[512];
             rd_kafka_resp_err_t orig = rd_kafka_fatal_error(eng->consumer, why, sizeof(why));
-            tally_epoch_fail(&eng->ep, tally_txn_code_is_fenced(orig) ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR,
-                             "the group consumer failed for good (restart to go on from the last commit): %s", why);
+            if (orig == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && atomic_load(&eng->hooks.session_expired))
+                /* Not a newer instance: restartable (status 1), so a supervisor restarts it. */
+                tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "the group consumer fenced itself: its session expired "
+                                 "while the broker did not answer, and librdkafka's rejoin under the same "
+                                 "group.instance.id fenced its old member (librdkafka issue #3437); a restart goes "
+                                 "on from the last commit: %s", why);
+            else
+                tally_epoch_fail(&eng->ep, tally_txn_code_is_fenced(orig) ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR,
+                                 "the group consumer failed for good (restart to go on from the last commit): %s", why);
         } else if (m->err) tally_warn("consumer: %s", rd_kafka_message_errstr(m));
         else
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "internal error: a record of %s[%d] reached the consumer queue",

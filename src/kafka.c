@@ -30,6 +30,14 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     tally_log(l, "librdkafka %s: %s", fac, buf);
 }
 
+static void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    log_cb(rk, level, fac, buf);
+    if (strcmp(fac, "SESSTMOUT") == 0) {
+        tally_kafka_hooks_t *h = rd_kafka_opaque(rk);
+        atomic_store(&h->session_expired, true);
+    }
+}
+
 int tally_kafka_conf_common(const tally_config_t *conf, rd_kafka_conf_t *c, char *errstr, size_t n) {
     int r = tally_kafka_conf_set(c, "bootstrap.servers", conf->bootstrap_servers, errstr, n);
     for (int i = 0; !r && i < conf->kafka_cnt; i++) {
@@ -114,6 +122,7 @@ static rd_kafka_t *client_new(tally_kafka_hooks_t *h, rd_kafka_type_t type, rd_k
         tally_err("%s", errstr);
         return NULL;
     }
+    if (type == RD_KAFKA_CONSUMER) rd_kafka_conf_set_log_cb(c, consumer_log_cb);
     if (h->stats) rd_kafka_conf_set_stats_cb(c, stats_cb);
     if (h->rebalance) rd_kafka_conf_set_rebalance_cb(c, rebalance_cb);
     if (h->delivery) rd_kafka_conf_set_dr_msg_cb(c, dr_msg_cb);
@@ -132,7 +141,12 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
         /* Static membership: one instance per application.id, so a restarted (or taking-over)
          * instance replaces the old member at once instead of waiting out its session. */
         {"group.instance.id", instance_id},
-        {"session.timeout.ms", "10000"},
+        /* Kafka's default since 3.0. With 10 s, a broker that stalled for 13 s on a loaded 2-core
+         * machine expired the session, and librdkafka's rejoin under the same group.instance.id then
+         * fenced its own member for good (librdkafka issue #3437). A static member's restart takes
+         * its partitions back at once whatever this is; it bounds only how long a dead member holds
+         * them. */
+        {"session.timeout.ms", "45000"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"isolation.level", "read_committed"},

@@ -854,8 +854,8 @@ void th_delete_topic(const char *topic) {
 void th_delete_group_offsets(const char *group, const char *topic, int partitions) {
     rd_kafka_t *rk = admin_client();
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    /* A static member stays in the group for its session timeout after it stopped; until then the
-     * broker refuses (GROUP_SUBSCRIBED_TO_TOPIC), so retry for a while. */
+    /* A static member stays in the group for its session timeout (45 s) after it stopped; until then
+     * the broker refuses (GROUP_SUBSCRIBED_TO_TOPIC), so retry for a while. */
     for (int attempt = 0;; attempt++) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(partitions);
         for (int i = 0; i < partitions; i++) rd_kafka_topic_partition_list_add(l, topic, i);
@@ -877,7 +877,7 @@ void th_delete_group_offsets(const char *group, const char *topic, int partition
         rd_kafka_DeleteConsumerGroupOffsets_destroy(d);
         rd_kafka_topic_partition_list_destroy(l);
         if (!err) break;
-        if (attempt >= 60) TH_FAIL("DeleteConsumerGroupOffsets %s: %s", group, rd_kafka_err2str(err));
+        if (attempt >= 150) TH_FAIL("DeleteConsumerGroupOffsets %s: %s", group, rd_kafka_err2str(err));
         usleep(500000);
     }
     rd_kafka_queue_destroy(q);

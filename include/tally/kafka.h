@@ -7,6 +7,8 @@
 #define TALLY_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tally/config.h"
@@ -22,6 +24,10 @@ typedef struct tally_kafka_hooks_s {
     void *rebalance_opaque;
     void (*delivery)(void *opaque, const rd_kafka_message_t *m);
     void *delivery_opaque;
+    /* Set by the group consumer when librdkafka reports that its session expired: a fence of the
+     * static member that follows is its own rejoin's doing (librdkafka issue #3437), not a newer
+     * instance's. */
+    _Atomic bool session_expired;
 } tally_kafka_hooks_t;
 
 /* One setting; errstr names key, value and librdkafka's reason. */
