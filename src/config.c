@@ -52,8 +52,12 @@ _Static_assert(sizeof(tally_sink_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_guarantee_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_output_mode_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_start_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(tally_output_format_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(tally_parquet_codec_t) == sizeof(int), "enum size");
 
-static const char *const sink_values[] = {"kafka", "console", NULL};
+static const char *const sink_values[] = {"kafka", "console", "files", NULL};
+static const char *const format_values[] = {"jsonl", "csv", "parquet", NULL};
+static const char *const codec_values[] = {"snappy", "zstd", "none", NULL};
 static const char *const guarantee_values[] = {"exactly_once", "at_least_once", NULL};
 static const char *const output_mode_values[] = {"update", "complete", NULL};
 static const char *const start_values[] = {"earliest", "latest", NULL};
@@ -63,6 +67,7 @@ static const char *const log_level_values[] = {"error", "warn", "info", "debug",
 static int check_app_id(const char *v, char *why, size_t why_size);
 static int check_topic(const char *v, char *why, size_t why_size);
 static int check_hostport(const char *v, char *why, size_t why_size);
+static int check_output_path(const char *v, char *why, size_t why_size);
 
 #define TOPIC_ALLOWED "a topic name of letters, digits, '.', '_' and '-', 1 to 249 characters"
 #define TOPICS_ALLOWED                                                                             \
@@ -95,9 +100,21 @@ static const prop_t props[] = {
         output_topic, "Topic the counts are written to (key: word, value: count). Required when "
         "sink=kafka."),
     ENUM("sink", "kafka", sink_values, NULL, sink,
-         "Where counts go: kafka writes output.topic; console prints them to stdout. The console sink is "
+         "Where counts go: kafka writes output.topic; files writes part files into output.path; console "
+         "prints them to stdout. The console sink is "
          "at-least-once whatever processing.guarantee says: stdout cannot join a Kafka transaction, so "
          "a crash between printing and the offset commit prints that epoch's counts again."),
+    STR("output.path", 0, NULL, check_output_path, "a directory path without control characters",
+        "required when sink=files", output_path,
+        "Directory the counts are written to with sink=files: one part file per trigger, then a commit "
+        "entry in Spark's file sink log (output.path/_spark_metadata), so Spark and tally's readers see "
+        "only committed files. Created when missing."),
+    ENUM("output.format", "jsonl", format_values, NULL, output_format,
+         "Format of the part files with sink=files: jsonl ({\"word\",\"count\",\"epoch\"} per line), "
+         "csv (RFC 4180 with a header row word,count,epoch) or parquet (columns word STRING, count "
+         "INT64, epoch INT64)."),
+    ENUM("output.parquet.compression", "snappy", codec_values, NULL, parquet_codec,
+         "Compression of Parquet pages: snappy (Spark's default), zstd or none."),
     STR("state.dir", 0, "", NULL, "a directory path", "./state/<application.id>", state_dir,
         "Directory of the local state store (RocksDB)."),
     INT("workers", "0", 0, 256, workers,
@@ -232,6 +249,20 @@ static int check_topic(const char *v, char *why, size_t why_size) {
     for (const char *p = v; *p; p++)
         if (!name_char_ok(*p)) {
             bad_char(why, why_size, *p, " in a topic name");
+            return -1;
+        }
+    return 0;
+}
+
+/* The path goes into Spark's log as a file: URI inside JSON: no control characters. */
+static int check_output_path(const char *v, char *why, size_t why_size) {
+    if (!*v) {
+        seterr(why, why_size, "empty path");
+        return -1;
+    }
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            bad_char(why, why_size, *p, " in a path");
             return -1;
         }
     return 0;
@@ -895,6 +926,19 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
         seterr(errstr, errstr_size, "missing required key \"output.topic\" (required when sink=kafka)");
         return TALLY_ECONFIG;
     }
+    if (conf->sink == TALLY_SINK_FILES && !conf->output_path) {
+        seterr(errstr, errstr_size, "missing required key \"output.path\" (required when sink=files)");
+        return TALLY_ECONFIG;
+    }
+    if (conf->sink != TALLY_SINK_FILES && conf->output_path) {
+        seterr(errstr, errstr_size, "output.path is set but sink=%s: set sink=files to write files",
+               sink_values[conf->sink]);
+        return TALLY_ECONFIG;
+    }
+    if (conf->sink == TALLY_SINK_FILES && conf->output_topic) {
+        seterr(errstr, errstr_size, "output.topic is set but sink=files writes output.path: remove one");
+        return TALLY_ECONFIG;
+    }
     for (int i = 0; i < conf->input_topic_cnt; i++) {
         const char *t = conf->input_topics[i];
         /* Counting our own output would feed every count back in as words. */
@@ -923,6 +967,10 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
 }
 
 /* ---- printing ----------------------------------------------------------------------------- */
+
+const char *tally_config_sink_name(tally_sink_t s) {
+    return s >= 0 && s < (int)(sizeof(sink_values) / sizeof(sink_values[0])) - 1 ? sink_values[s] : "?";
+}
 
 bool tally_config_is_secret(const char *key) {
     static const char *const words[] = {"password", "secret", "sasl.jaas", "key.pem", "private", "token"};

@@ -20,6 +20,7 @@
 #include "tally/crashpoint.h"
 #include "tally/err.h"
 #include "tally/fault.h"
+#include "tally/filesink.h"
 #include "tally/kafka.h"
 #include "tally/log.h"
 #include "tally/txn.h"
@@ -34,6 +35,7 @@ struct tally_engine_s {
     rd_kafka_t *consumer;
     tally_txn_t *txn;
     tally_state_t *state;
+    tally_filesink_t *files;      /* sink=files, else NULL */
     tally_pipeline_t pipe;
     tally_epoch_t ep;
     tally_obs_t *obs;
@@ -122,7 +124,7 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     char why[1024] = "";
     if (assign && going_on) {
         bool stored = false;
-        r = tally_recover_assignment(&eng->conf, eng->consumer, eng->state, eng->ep.committed, parts, &stored, &status,
+        r = tally_recover_assignment(&eng->conf, eng->consumer, eng->state, eng->ep.committed, eng->files, parts, &stored, &status,
                                      why, sizeof(why));
         if (!r && stored && tally_pipeline_reload(&eng->pipe, eng->state)) {
             snprintf(why, sizeof(why), "cannot reload the state after recovery");
@@ -273,8 +275,18 @@ static int open_state(tally_engine_t *eng) {
     uint64_t epoch = tally_state_epoch(eng->state);
     tally_info("state %s: %s, last committed epoch %" PRIu64, dir, tally_state_is_fresh(eng->state) ? "new" : "recovered",
                epoch);
+    if (eng->conf.sink == TALLY_SINK_FILES) {
+        if (tally_filesink_open(&eng->conf, &eng->files, err, sizeof(err))) {
+            tally_err("%s", err);
+            return TALLY_EIO;
+        }
+        /* Died between the sink's commit and the state write: recovery replays that epoch's input
+         * into the state; its number is taken. */
+        if (tally_filesink_epoch(eng->files) > epoch) epoch = tally_filesink_epoch(eng->files);
+    }
     tally_epoch_init(&eng->ep, &eng->conf, &eng->pipe, eng->txn, eng->state, epoch);
     eng->ep.obs = eng->obs;
+    eng->ep.files = eng->files;
     return tally_pipeline_reload(&eng->pipe, eng->state);
 }
 
@@ -328,7 +340,7 @@ int tally_engine_run(tally_engine_t *eng) {
     const tally_config_t *c = &eng->conf;
     tally_info("starting: application.id=%s input=%s%s output=%s sink=%s guarantee=%s workers=%d trigger=%d ms",
                c->application_id, c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
-               c->output_topic ? c->output_topic : "-", c->sink == TALLY_SINK_KAFKA ? "kafka" : "console",
+               c->output_topic ? c->output_topic : c->output_path ? c->output_path : "-", tally_config_sink_name(c->sink),
                c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once", eng->pipe.nworkers,
                c->trigger_interval_ms);
     if (c->sink == TALLY_SINK_CONSOLE && c->guarantee == TALLY_EXACTLY_ONCE)
@@ -395,6 +407,7 @@ void tally_engine_destroy(tally_engine_t *eng) {
      * so a store that is short of room is left for the process exit to release. */
     if (eng->state && tally_state_free_bytes(eng->state) >= (16 << 20)) tally_state_close(eng->state);
     else if (eng->state) tally_warn("state.dir is short of room: leaving the store to the process exit");
+    tally_filesink_close(eng->files);
     tally_obs_destroy(eng->obs);
     uv_loop_close(&eng->loop);
     tally_fault_term(&eng->fault);

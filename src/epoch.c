@@ -185,6 +185,49 @@ static void each_change(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
     }
 }
 
+/* The file sink's commit: the part file and the log entry with the offsets; then the group's
+ * offsets, which only follow (recovery reads the sink's log), so their failure is a warning. */
+static tally_txn_class_t commit_files(tally_epoch_t *ep, rd_kafka_topic_partition_list_t *offsets,
+                                      tally_txn_failure_t *f) {
+    tally_filesink_offset_t *o = calloc((size_t)offsets->cnt + 1, sizeof(*o));
+    if (!o) {
+        f->status = TALLY_EXIT_ERROR;
+        snprintf(f->why, sizeof(f->why), "out of memory for the offsets of epoch %" PRIu64, ep->epoch);
+        return TALLY_TXN_FATAL;
+    }
+    for (int i = 0; i < offsets->cnt; i++)
+        o[i] = (tally_filesink_offset_t){.topic = offsets->elems[i].topic, .partition = offsets->elems[i].partition,
+                                         .offset = offsets->elems[i].offset};
+    char err[600];
+    int r = tally_filesink_commit(ep->files, ep->epoch, each_change, ep->pipe, o, offsets->cnt, err, sizeof(err));
+    free(o);
+    if (r) {
+        /* Nothing of the epoch is committed; a restart reads it again. A full disk stays full, so no retry. */
+        f->status = TALLY_EXIT_ERROR;
+        snprintf(f->why, sizeof(f->why), "%s; epoch %" PRIu64 " is not committed, and a restart goes on from epoch %"
+                 PRIu64, err, ep->epoch, ep->committed);
+        return TALLY_TXN_FATAL;
+    }
+    tally_crashpoint("after_files_commit", ep->epoch);
+    rd_kafka_resp_err_t ce = rd_kafka_commit(ep->consumer, offsets, 0);
+    if (ce) tally_warn("epoch %" PRIu64 " is committed in output.path, but the group's offsets were not updated: %s",
+                       ep->epoch, rd_kafka_err2str(ce));
+    return TALLY_TXN_OK;
+}
+
+/* The output's commit, per sink: one Kafka transaction, the file sink's log, or printed then the
+ * offsets (console). */
+static tally_txn_class_t commit_output(tally_epoch_t *ep, rd_kafka_topic_partition_list_t *offsets, bool final,
+                                       tally_txn_failure_t *f) {
+    if (final && tally_crashpoint_fail("final_commit", ep->epoch)) {
+        snprintf(f->why, sizeof(f->why), "test fail point fail_final_commit");
+        return TALLY_TXN_ABORTABLE;
+    }
+    if (ep->files) return commit_files(ep, offsets, f);
+    if (!tally_txn_producer(ep->txn)) print_console(ep);
+    return tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, f);
+}
+
 /* Kafka holds the epoch now; the state follows in one atomic write. Dying before it is safe: at
  * start-up the gap between the two is replayed without output. */
 static int store(tally_epoch_t *ep) {
@@ -237,16 +280,9 @@ static void finish(tally_epoch_t *ep) {
     }
 
     double t0 = now_s();
-    if (!tally_txn_producer(ep->txn)) print_console(ep);
     rd_kafka_topic_partition_list_t *offsets = tally_pipeline_offsets(p, true, NULL);
     tally_txn_failure_t f;
-    tally_txn_class_t cls;
-    if (final && tally_crashpoint_fail("final_commit", ep->epoch)) {
-        snprintf(f.why, sizeof(f.why), "test fail point fail_final_commit");
-        cls = TALLY_TXN_ABORTABLE;
-    } else {
-        cls = tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, &f);
-    }
+    tally_txn_class_t cls = commit_output(ep, offsets, final, &f);
     if (cls == TALLY_TXN_ABORTABLE) {
         if (final) {
             tally_epoch_term(ep);

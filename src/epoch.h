@@ -23,6 +23,7 @@
 #include "ops/observe.h"
 #include "pipeline.h"
 #include "tally/config.h"
+#include "tally/filesink.h"
 #include "tally/state.h"
 #include "tally/txn.h"
 
@@ -44,6 +45,7 @@ typedef struct tally_epoch_s {
     tally_txn_t *txn;
     tally_state_t *state;
     rd_kafka_t *consumer;
+    tally_filesink_t *files;      /* sink=files: the sink's commit replaces the transaction's */
     tally_obs_t *obs;             /* NULL: only the log line */
     uint64_t epoch;               /* last epoch started */
     uint64_t committed;           /* last epoch committed (and stored) */

@@ -89,3 +89,19 @@ size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t
     o += sprintf(o, "\",\"count\":%" PRId64 "}", count);
     return (size_t)(o - out);
 }
+
+size_t tally_utf8_clean(char *out, const uint8_t *s, size_t len) {
+    char *o = out;
+    for (size_t i = 0; i < len;) {
+        size_t bad = 0, n = s[i] < 0x80 ? 1 : utf8_seq(s + i, len - i, &bad);
+        if (n) {
+            memcpy(o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            *o++ = (char)0xEF; *o++ = (char)0xBF; *o++ = (char)0xBD; /* U+FFFD */
+            i += bad;
+        }
+    }
+    return (size_t)(o - out);
+}

@@ -151,19 +151,19 @@ static void merge_one(tally_word_t *w, void *opaque) {
 }
 
 static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
-                   rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f);
+                   const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f);
 
 int tally_recover_assignment(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
-                             rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
+                             const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
                              size_t errstr_size) {
     failure_t f = {.status = TALLY_EXIT_ERROR, .errstr = errstr, .size = errstr_size};
-    int r = recover(c, consumer, state, epoch, parts, stored, &f);
+    int r = recover(c, consumer, state, epoch, files, parts, stored, &f);
     *status = f.status;
     return r;
 }
 
 static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
-                   rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f) {
+                   const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f) {
     bool fresh = tally_state_is_fresh(state);
     *stored = false;
 
@@ -175,15 +175,19 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
                            c->application_id, rd_kafka_err2str(e));
         return TALLY_EKAFKA;
     }
+    /* With the file sink, what the sink committed is in its log, not in the group's offsets (which
+     * follow it, best effort). */
+    for (int i = 0; files && i < committed->cnt; i++)
+        committed->elems[i].offset = tally_filesink_offset(files, committed->elems[i].topic, committed->elems[i].partition);
     if (fresh && !c->state_rebuild) {
         for (int i = 0; i < committed->cnt; i++) {
             if (committed->elems[i].offset < 0) continue;
             fail(f, TALLY_EXIT_ERROR,
-                               "state.dir %s is empty, but Kafka holds committed offsets for group %s (%s[%d] at "
+                               "state.dir %s is empty, but %s holds committed offsets for group %s (%s[%d] at "
                                "%" PRId64 "): starting would restart every count from zero. Point state.dir at the "
                                "state of this application, or set state.rebuild=true to rebuild it by replaying "
                                "the input from the beginning (no output for what was already committed)",
-                               c->state_dir, c->application_id, committed->elems[i].topic,
+                               c->state_dir, files ? "output.path" : "Kafka", c->application_id, committed->elems[i].topic,
                                (int)committed->elems[i].partition, committed->elems[i].offset);
             rd_kafka_topic_partition_list_destroy(committed);
             return TALLY_ESTATE;
@@ -238,8 +242,9 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
             store = true;
         }
         if (K > D) {
-            tally_info("recovering %s[%d]: state at %" PRId64 ", Kafka committed %" PRId64
-                       ": replaying [%" PRId64 ", %" PRId64 ") without output", tp->topic, (int)tp->partition, D, K, D, K);
+            tally_info("recovering %s[%d]: state at %" PRId64 ", %s committed %" PRId64
+                       ": replaying [%" PRId64 ", %" PRId64 ") without output", tp->topic, (int)tp->partition, D,
+                       files ? "output.path" : "Kafka", K, D, K);
             tally_crashpoint_hold("before_replay");
             r = replay_range(c, tp->topic, tp->partition, D, K, &acc, f);
             if (r) break;

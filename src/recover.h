@@ -11,14 +11,17 @@
 #include <stdint.h>
 
 #include "tally/config.h"
+#include "tally/filesink.h"
 #include "tally/state.h"
 
-/* Sets each element's offset of `parts` to its start position, storing what it decided (and what
+/* `files`: the file sink, whose log (not the group's offsets) says what was committed; NULL for the
+ * Kafka and console sinks.
+ * Sets each element's offset of `parts` to its start position, storing what it decided (and what
  * it replayed) in the state. *stored says the state's counts changed (cached tables are stale).
  * On error: a TALLY_E* code, *status the exit status it calls for, errstr the reason naming the
  * partition and range. */
 int tally_recover_assignment(const tally_config_t *conf, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
-                             rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
+                             const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
                              size_t errstr_size);
 
 #endif

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum { TALLY_SINK_KAFKA = 0, TALLY_SINK_CONSOLE } tally_sink_t;
+typedef enum { TALLY_SINK_KAFKA = 0, TALLY_SINK_CONSOLE, TALLY_SINK_FILES } tally_sink_t;
+typedef enum { TALLY_FORMAT_JSONL = 0, TALLY_FORMAT_CSV, TALLY_FORMAT_PARQUET } tally_output_format_t;
+typedef enum { TALLY_PARQUET_SNAPPY = 0, TALLY_PARQUET_ZSTD, TALLY_PARQUET_NONE } tally_parquet_codec_t;
 typedef enum { TALLY_EXACTLY_ONCE = 0, TALLY_AT_LEAST_ONCE } tally_guarantee_t;
 typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE } tally_output_mode_t;
 typedef enum { TALLY_START_EARLIEST = 0, TALLY_START_LATEST } tally_start_t;
@@ -25,6 +27,9 @@ typedef struct tally_config_s {
     int input_topic_cnt;
     char *output_topic;           /* required when sink=kafka */
     tally_sink_t sink;
+    char *output_path;            /* sink=files: the output directory (required there) */
+    tally_output_format_t output_format;
+    tally_parquet_codec_t parquet_codec; /* "output.parquet.compression" */
     char *state_dir;              /* default "./state/<application.id>" */
     int workers;                  /* default: online cores */
     int trigger_interval_ms;
@@ -44,6 +49,9 @@ typedef struct tally_config_s {
     tally_kv_t *kafka;            /* "kafka.*" pass-through, in file order */
     int kafka_cnt;
 } tally_config_t;
+
+/* "kafka", "console", "files". */
+const char *tally_config_sink_name(tally_sink_t s);
 
 /* Sets every key to its default (parsed from the table's default string). */
 void tally_config_init(tally_config_t *conf);

@@ -16,4 +16,8 @@ size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t
 /* Writes the JSON string body for the bytes (no quotes); returns its length. out needs len*6 bytes. */
 size_t tally_json_escape(char *out, const uint8_t *s, size_t len);
 
+/* Copies the bytes as valid UTF-8, each maximal invalid subpart replaced by U+FFFD (the rule of the
+ * JSON output, for the CSV and Parquet sinks); returns the length. out needs len*3 bytes. */
+size_t tally_utf8_clean(char *out, const uint8_t *s, size_t len);
+
 #endif

@@ -202,7 +202,7 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_int(b, "tally_up", NULL, v->state == TALLY_SNAP_RUNNING);
     {
         const char *labels[] = {"application_id", c->application_id,
-                                "sink", c->sink == TALLY_SINK_KAFKA ? "kafka" : "console",
+                                "sink", tally_config_sink_name(c->sink),
                                 "guarantee", c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
                                 NULL};
         tally_prom_family(b, "tally_info", "gauge", "Constant 1; the labels describe the job.");
@@ -447,6 +447,7 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     }
     char sink[300];
     if (c->sink == TALLY_SINK_KAFKA) snprintf(sink, sizeof(sink), "kafka:%s", c->output_topic);
+    else if (c->sink == TALLY_SINK_FILES) snprintf(sink, sizeof(sink), "files:%s", c->output_path);
     else snprintf(sink, sizeof(sink), "console");
     double since = now - (obs->last_commit_mono > 0 ? obs->last_commit_mono : obs->start_mono);
     tally_progress_t pr = {

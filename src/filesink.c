@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+/* The file sink: part files and Spark's file sink log (see include/tally/filesink.h). */
+#include "tally/filesink.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tally/crashpoint.h"
+#include "tally/err.h"
+#include "tally/json.h"
+#include "tally/log.h"
+
+#define LOG_DIR "_spark_metadata"
+#define TALLY_DIR "_tally"
+/* Spark's default spark.sql.streaming.fileSink.log.compactInterval: its reader expects a
+ * "<id>.compact" file, listing every live file, at each batch id with (id + 1) % 10 == 0. */
+#define COMPACT_INTERVAL 10
+#define TALLY_MAGIC "tally-files v1"
+
+typedef struct {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+} offset_t;
+
+struct tally_filesink_s {
+    const tally_config_t *conf;
+    char *dir;                 /* absolute output.path */
+    int64_t batch;             /* last committed batch, -1: none */
+    uint64_t epoch;            /* its epoch */
+    offset_t *offsets;
+    int noffsets;
+    char **files;              /* every committed part file (absolute paths), for the .compact entries */
+    size_t nfiles, capfiles;
+    int lock_fd;               /* flock on _tally/lock: one writer per output.path */
+};
+
+static int fail(char *errstr, size_t n, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(char *errstr, size_t n, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static char *path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + lb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+    char *p = strdup(path);
+    if (!p) return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int r = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return r;
+}
+
+static int fsync_dir(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+static int add_file(tally_filesink_t *fs, const char *path) {
+    if (fs->nfiles == fs->capfiles) {
+        size_t cap = fs->capfiles ? 2 * fs->capfiles : 64;
+        char **f = realloc(fs->files, cap * sizeof(char *));
+        if (!f) return -1;
+        fs->files = f;
+        fs->capfiles = cap;
+    }
+    if (!(fs->files[fs->nfiles] = strdup(path))) return -1;
+    fs->nfiles++;
+    return 0;
+}
+
+static bool has_file(const tally_filesink_t *fs, const char *path) {
+    for (size_t i = fs->nfiles; i-- > 0;)
+        if (strcmp(fs->files[i], path) == 0) return true;
+    return false;
+}
+
+/* "123" or "123.compact" -> 123; -1 for any other name. */
+static int64_t batch_of(const char *name, bool *compact) {
+    char *end;
+    if (name[0] < '0' || name[0] > '9') return -1;
+    errno = 0;
+    unsigned long long v = strtoull(name, &end, 10);
+    if (errno || v > INT64_MAX) return -1;
+    *compact = strcmp(end, ".compact") == 0;
+    return *end == '\0' || *compact ? (int64_t)v : -1;
+}
+
+static char *read_text(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 8192;
+            char *b = realloc(buf, cap);
+            if (!b) break;
+            buf = b;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    bool bad = ferror(f) || !buf;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Adds the "path" of each entry of one log file ("v1" then JSON lines) to fs->files. */
+static int load_log_file(tally_filesink_t *fs, const char *path, char *errstr, size_t n) {
+    size_t len;
+    char *text = read_text(path, &len);
+    if (!text) return fail(errstr, n, TALLY_EIO, "cannot read %s: %s", path, strerror(errno));
+    int r = 0;
+    if (strncmp(text, "v1\n", 3) != 0 && strcmp(text, "v1") != 0)
+        r = fail(errstr, n, TALLY_EIO, "%s is not a Spark file sink log entry (no \"v1\" first line)", path);
+    for (char *line = text, *next; !r && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        char *p = strstr(line, "\"path\":\"");
+        if (!p) continue;
+        p += 8;
+        /* Unescape the JSON string in place: tally writes \" and \\ only (no control characters). */
+        char *start = p, *o = p;
+        for (; *p && *p != '"'; p++) {
+            if (*p == '\\' && p[1]) p++;
+            *o++ = *p;
+        }
+        *o = '\0';
+        const char *file = strncmp(start, "file://", 7) == 0 ? start + 7 : start;
+        if (add_file(fs, file)) r = fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    }
+    free(text);
+    return r;
+}
+
+/* _tally/<batch>: the epoch and the input offsets of a committed batch. */
+static int load_tally_entry(tally_filesink_t *fs, const char *path, char *errstr, size_t n) {
+    size_t len;
+    char *text = read_text(path, &len);
+    if (!text)
+        return fail(errstr, n, TALLY_EIO, "cannot read %s (%s): output.path holds a Spark file sink log that tally "
+                    "did not write, or its _tally directory was removed; use an empty output.path", path,
+                    strerror(errno));
+    int r = strncmp(text, TALLY_MAGIC "\n", sizeof(TALLY_MAGIC)) == 0
+                ? 0 : fail(errstr, n, TALLY_EIO, "%s: not a tally batch entry", path);
+    for (char *line = text, *next; !r && line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        unsigned long long ep;
+        int part;
+        long long off;
+        char topic[256];
+        if (sscanf(line, "epoch %llu", &ep) == 1) fs->epoch = ep;
+        else if (sscanf(line, "offset %d %lld %255s", &part, &off, topic) == 3) {
+            offset_t *o = realloc(fs->offsets, (size_t)(fs->noffsets + 1) * sizeof(*o));
+            if (!o || !(o[fs->noffsets].topic = strdup(topic))) {
+                if (o) fs->offsets = o;
+                r = fail(errstr, n, TALLY_ENOMEM, "out of memory");
+                break;
+            }
+            fs->offsets = o;
+            o[fs->noffsets].partition = part;
+            o[fs->noffsets].offset = off;
+            fs->noffsets++;
+        }
+    }
+    free(text);
+    return r;
+}
+
+/* Removes temporary files, and entries of batches past the last committed one. */
+static void remove_uncommitted(tally_filesink_t *fs, const char *sub) {
+    char *dir = sub ? path_join(fs->dir, sub) : strdup(fs->dir);
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        bool compact, tmp = len > 4 && strcmp(name + len - 4, ".tmp") == 0;
+        int64_t b = sub ? batch_of(name, &compact) : -1;
+        char *path = path_join(dir, name);
+        if (!path) break;
+        bool part = !sub && strncmp(name, "part-", 5) == 0 && !has_file(fs, path);
+        if (tmp || part || (sub && b > fs->batch)) {
+            if (unlink(path) == 0)
+                tally_info("removed %s: written by an epoch that never committed", path);
+            else
+                tally_warn("cannot remove %s, which no commit names: %s", path, strerror(errno));
+        }
+        free(path);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
+int tally_filesink_open(const tally_config_t *conf, tally_filesink_t **out, char *errstr, size_t n) {
+    *out = NULL;
+    tally_filesink_t *fs = calloc(1, sizeof(*fs));
+    if (!fs) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    fs->conf = conf;
+    fs->batch = -1;
+    fs->lock_fd = -1;
+    char *log = NULL, *tdir = NULL;
+    int r = 0;
+    if (make_dirs(conf->output_path) != 0) {
+        r = fail(errstr, n, TALLY_EIO, "output.path %s: cannot create it: %s", conf->output_path, strerror(errno));
+        goto out;
+    }
+    char abs[PATH_MAX];
+    if (!realpath(conf->output_path, abs) || !(fs->dir = strdup(abs))) {
+        r = fail(errstr, n, TALLY_EIO, "output.path %s: %s", conf->output_path, strerror(errno));
+        goto out;
+    }
+    log = path_join(fs->dir, LOG_DIR);
+    tdir = path_join(fs->dir, TALLY_DIR);
+    if (!log || !tdir || make_dirs(log) != 0 || make_dirs(tdir) != 0 || access(fs->dir, W_OK) != 0) {
+        r = fail(errstr, n, TALLY_EIO, "output.path %s: cannot write there: %s", fs->dir, strerror(errno));
+        goto out;
+    }
+    char *lock = path_join(tdir, "lock");
+    fs->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644) : -1;
+    free(lock);
+    if (fs->lock_fd < 0 || flock(fs->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        r = fail(errstr, n, TALLY_EIO, "output.path %s: %s", fs->dir, errno == EWOULDBLOCK
+                 ? "another tally process writes there (its _tally/lock is held)" : strerror(errno));
+        goto out;
+    }
+    /* The last batch, and the last compaction at or before it. */
+    int64_t last_compact = -1;
+    DIR *d = opendir(log);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        bool compact;
+        int64_t b = batch_of(de->d_name, &compact);
+        if (b > fs->batch) fs->batch = b;
+        if (compact && b > last_compact) last_compact = b;
+    }
+    if (d) closedir(d);
+    for (int64_t b = last_compact < 0 ? 0 : last_compact; !r && b <= fs->batch; b++) {
+        char name[64];
+        snprintf(name, sizeof(name), "%" PRId64 "%s", b, b == last_compact ? ".compact" : "");
+        char *p = path_join(log, name);
+        r = p ? load_log_file(fs, p, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
+        free(p);
+    }
+    if (!r && fs->batch >= 0) {
+        char name[32];
+        snprintf(name, sizeof(name), "%" PRId64, fs->batch);
+        char *p = path_join(tdir, name);
+        r = p ? load_tally_entry(fs, p, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
+        free(p);
+    }
+    if (!r) {
+        remove_uncommitted(fs, NULL);
+        remove_uncommitted(fs, LOG_DIR);
+        remove_uncommitted(fs, TALLY_DIR);
+        if (fs->batch >= 0)
+            tally_info("output.path %s: %zu committed part file(s), last batch %" PRId64 " (epoch %" PRIu64 ")", fs->dir,
+                       fs->nfiles, fs->batch, fs->epoch);
+        else
+            tally_info("output.path %s: no committed batch yet", fs->dir);
+    }
+out:
+    free(log);
+    free(tdir);
+    if (r) tally_filesink_close(fs);
+    else *out = fs;
+    return r;
+}
+
+void tally_filesink_close(tally_filesink_t *fs) {
+    if (!fs) return;
+    for (int i = 0; i < fs->noffsets; i++) free(fs->offsets[i].topic);
+    free(fs->offsets);
+    for (size_t i = 0; i < fs->nfiles; i++) free(fs->files[i]);
+    free(fs->files);
+    free(fs->dir);
+    if (fs->lock_fd >= 0) close(fs->lock_fd);
+    free(fs);
+}
+
+uint64_t tally_filesink_epoch(const tally_filesink_t *fs) { return fs->epoch; }
+
+int64_t tally_filesink_offset(const tally_filesink_t *fs, const char *topic, int32_t partition) {
+    for (int i = 0; i < fs->noffsets; i++)
+        if (fs->offsets[i].partition == partition && strcmp(fs->offsets[i].topic, topic) == 0)
+            return fs->offsets[i].offset;
+    return -1;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+/* A buffered file written through a descriptor (so that it can be fsynced). */
+typedef struct {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int err;            /* first errno */
+    uint64_t epoch;
+    tally_output_format_t fmt;
+    size_t rows;
+    char *scratch;      /* a cleaned or escaped word */
+    size_t scratch_cap;
+} out_t;
+
+/* 0 or errno. */
+static int write_all(int fd, const char *buf, size_t len) {
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno;
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+static void out_flush(out_t *o) {
+    if (!o->err) o->err = write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+}
+
+static void out_put(out_t *o, const char *s, size_t n) {
+    if (o->len + n > o->cap) out_flush(o);
+    if (n > o->cap) {
+        if (!o->err) o->err = write_all(o->fd, s, n);
+        return;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+}
+
+static char *scratch(out_t *o, size_t need) {
+    if (need > o->scratch_cap) {
+        char *s = realloc(o->scratch, need);
+        if (!s) {
+            o->err = ENOMEM;
+            return NULL;
+        }
+        o->scratch = s;
+        o->scratch_cap = need;
+    }
+    return o->scratch;
+}
+
+static void row_text(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+    out_t *o = opaque;
+    char tail[64];
+    if (o->err) return;
+    o->rows++;
+    if (o->fmt == TALLY_FORMAT_JSONL) {
+        char *s = scratch(o, TALLY_JSON_MAX((size_t)len) + 32);
+        if (!s) return;
+        size_t n = tally_json_word_count(s, word, len, count); /* ends with '}' */
+        out_put(o, s, n - 1);
+        int t = snprintf(tail, sizeof(tail), ",\"epoch\":%" PRIu64 "}\n", o->epoch);
+        out_put(o, tail, (size_t)t);
+        return;
+    }
+    /* CSV, RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled. */
+    char *s = scratch(o, (size_t)len * 6 + 3);
+    if (!s) return;
+    char *clean = s + (size_t)len * 3 + 2;
+    size_t cn = tally_utf8_clean(clean, word, len), k = 0;
+    bool quote = false;
+    for (size_t i = 0; i < cn && !quote; i++) quote = clean[i] == ',' || clean[i] == '"' || clean[i] == '\r' || clean[i] == '\n';
+    if (quote) {
+        s[k++] = '"';
+        for (size_t i = 0; i < cn; i++) {
+            if (clean[i] == '"') s[k++] = '"';
+            s[k++] = clean[i];
+        }
+        s[k++] = '"';
+    } else {
+        memmove(s, clean, cn);
+        k = cn;
+    }
+    out_put(o, s, k);
+    int t = snprintf(tail, sizeof(tail), ",%" PRId64 ",%" PRIu64 "\r\n", count, o->epoch);
+    out_put(o, tail, (size_t)t);
+}
+
+static const char *extension(tally_output_format_t f) {
+    return f == TALLY_FORMAT_CSV ? "csv" : f == TALLY_FORMAT_PARQUET ? "parquet" : "jsonl";
+}
+
+/* Writes text to path through a temporary file, fsynced, then renamed into place. */
+static int write_file_atomic(const char *path, const char *text, size_t len, char *errstr, size_t n) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(errstr, n, TALLY_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    int err = write_all(fd, text, len);
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    return 0;
+}
+
+/* JSON string body of a path (tally's paths hold no control characters: check_output_path). */
+static void json_path(char *out, size_t cap, const char *path) {
+    size_t k = 0;
+    for (const char *p = path; *p && k + 3 < cap; p++) {
+        if (*p == '"' || *p == '\\') out[k++] = '\\';
+        out[k++] = *p;
+    }
+    out[k] = '\0';
+}
+
+static int append_entry(char **text, size_t *len, size_t *cap, const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    char esc[2 * PATH_MAX + 8], line[2 * PATH_MAX + 256];
+    json_path(esc, sizeof(esc), path);
+    int k = snprintf(line, sizeof(line),
+                     "\n{\"path\":\"file://%s\",\"size\":%lld,\"isDir\":false,\"modificationTime\":%lld,"
+                     "\"blockReplication\":1,\"blockSize\":33554432,\"action\":\"add\"}",
+                     esc, (long long)st.st_size, (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+    if (k < 0 || (size_t)k >= sizeof(line)) return -1;
+    if (*len + (size_t)k + 1 > *cap) {
+        size_t c = (*cap + (size_t)k + 1) * 2;
+        char *t = realloc(*text, c);
+        if (!t) return -1;
+        *text = t;
+        *cap = c;
+    }
+    memcpy(*text + *len, line, (size_t)k + 1);
+    *len += (size_t)k;
+    return 0;
+}
+
+/* The part file: rows into a temporary file, fsynced, renamed. Its path is in `path`. */
+static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally_filesink_rows_fn rows,
+                      void *rows_opaque, char *path, size_t path_size, size_t *nrows, char *errstr, size_t n) {
+    const tally_config_t *c = fs->conf;
+    snprintf(path, path_size, "%s/part-%05" PRId64 "-e%" PRIu64 ".%s", fs->dir, batch, epoch, extension(c->output_format));
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(errstr, n, TALLY_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    out_t o = {.fd = fd, .cap = 1 << 20, .epoch = epoch, .fmt = c->output_format};
+    o.buf = malloc(o.cap);
+    if (!o.buf) o.err = ENOMEM;
+    if (!o.err && c->output_format == TALLY_FORMAT_CSV) out_put(&o, "word,count,epoch\r\n", 18);
+    if (!o.err) rows(rows_opaque, row_text, &o);
+    out_flush(&o);
+    *nrows = o.rows;
+    if (!o.err && fsync(fd) != 0) o.err = errno;
+    if (close(fd) != 0 && !o.err) o.err = errno;
+    if (!o.err && rename(tmp, path) != 0) o.err = errno;
+    free(o.buf);
+    free(o.scratch);
+    if (o.err) {
+        unlink(tmp);
+        return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, strerror(o.err));
+    }
+    return 0;
+}
+
+int tally_filesink_commit(tally_filesink_t *fs, uint64_t epoch, tally_filesink_rows_fn rows, void *rows_opaque,
+                          const tally_filesink_offset_t *offsets, int noffsets, char *errstr, size_t n) {
+    int64_t batch = fs->batch + 1;
+    char part[PATH_MAX], name[64], *text = NULL;
+    size_t nrows = 0, len = 0, cap = 0;
+    int r = write_part(fs, batch, epoch, rows, rows_opaque, part, sizeof(part), &nrows, errstr, n);
+    if (r) return r;
+
+    /* _tally/<batch>: epoch and offsets. */
+    cap = 128 + (size_t)noffsets * 300;
+    text = malloc(cap);
+    if (!text) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    len = (size_t)snprintf(text, cap, TALLY_MAGIC "\nepoch %" PRIu64 "\n", epoch);
+    for (int i = 0; i < noffsets; i++)
+        len += (size_t)snprintf(text + len, cap - len, "offset %d %" PRId64 " %s\n", (int)offsets[i].partition,
+                                offsets[i].offset, offsets[i].topic);
+    snprintf(name, sizeof(name), TALLY_DIR "/%" PRId64, batch);
+    char *tpath = path_join(fs->dir, name);
+    r = tpath ? write_file_atomic(tpath, text, len, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    free(tpath);
+    free(text);
+    text = NULL;
+    if (r) return r;
+
+    /* The commit point: _spark_metadata/<batch>, or <batch>.compact listing every live file. */
+    bool compact = (batch + 1) % COMPACT_INTERVAL == 0;
+    len = 2;
+    cap = 4096;
+    text = malloc(cap);
+    if (!text) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    memcpy(text, "v1", 3);
+    for (size_t i = 0; compact && i < fs->nfiles && text; i++)
+        if (append_entry(&text, &len, &cap, fs->files[i])) r = -1;
+    if (!r && append_entry(&text, &len, &cap, part)) r = -1;
+    if (r) {
+        free(text);
+        return fail(errstr, n, TALLY_EIO, "cannot list the part files of batch %" PRId64 ": %s", batch, strerror(errno));
+    }
+    text[len++] = '\n';
+    tally_crashpoint("files_before_commit", epoch);
+    snprintf(name, sizeof(name), LOG_DIR "/%" PRId64 "%s", batch, compact ? ".compact" : "");
+    char *lpath = path_join(fs->dir, name);
+    r = lpath ? write_file_atomic(lpath, text, len, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    free(lpath);
+    free(text);
+    if (r) return r;
+    char *log = path_join(fs->dir, LOG_DIR), *tdir = path_join(fs->dir, TALLY_DIR);
+    if (!log || !tdir || fsync_dir(fs->dir) || fsync_dir(tdir) || fsync_dir(log))
+        tally_warn("cannot fsync the directories of %s: %s", fs->dir, strerror(errno));
+    free(log);
+    free(tdir);
+
+    /* Committed: the in-memory view follows. */
+    fs->batch = batch;
+    fs->epoch = epoch;
+    if (add_file(fs, part)) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    for (int i = 0; i < fs->noffsets; i++) free(fs->offsets[i].topic);
+    free(fs->offsets);
+    fs->offsets = calloc((size_t)noffsets + 1, sizeof(offset_t));
+    fs->noffsets = 0;
+    for (int i = 0; fs->offsets && i < noffsets; i++) {
+        fs->offsets[i] = (offset_t){.topic = strdup(offsets[i].topic), .partition = offsets[i].partition,
+                                    .offset = offsets[i].offset};
+        fs->noffsets++;
+    }
+    tally_debug("batch %" PRId64 " committed: %s, %zu rows", batch, part, nrows);
+    return 0;
+}
