@@ -295,6 +295,30 @@ void th_counts_foreach(th_counts_t *c, th_counts_cb cb, void *opaque) {
         if (c->slots[i].word) cb(c->slots[i].word, c->slots[i].len, c->slots[i].count, opaque);
 }
 
+static void dump_word(const void *word, size_t len, long long count, void *opaque) {
+    FILE *f = opaque;
+    for (size_t i = 0; i < len; i++) fprintf(f, "%02x", ((const unsigned char *)word)[i]);
+    fprintf(f, "\t%lld\n", count);
+}
+
+void th_counts_dump(th_counts_t *c, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) TH_FAIL("cannot write %s", path);
+    th_counts_foreach(c, dump_word, f);
+    fclose(f);
+}
+
+void th_check_files(const char *dir, const char *format, th_counts_t *truth) {
+    char truth_path[600];
+    snprintf(truth_path, sizeof(truth_path), "%s.truth.tsv", dir);
+    th_counts_dump(truth, truth_path);
+    const char *src = getenv("TALLY_SOURCE_DIR"), *pq = getenv("TALLY_PQ_DUMP");
+    if (!src) TH_FAIL("TALLY_SOURCE_DIR is not set (meson sets it)");
+    if (strcmp(format, "parquet") == 0 && !pq) TH_FAIL("TALLY_PQ_DUMP is not set (meson sets it)");
+    ASSERT_EQ(th_system("python3 %s/tests/check_files.py %s %s %s%s%s%s", src, dir, format, truth_path,
+                        pq ? " '" : "", pq ? pq : "", pq ? "'" : ""), 0);
+}
+
 static int is_space(unsigned char ch) {
     return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
 }

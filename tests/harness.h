@@ -90,6 +90,11 @@ long long th_counts_get(th_counts_t *c, const void *word, size_t len);
 size_t th_counts_size(th_counts_t *c);
 /* Splits a line the way the engine must (independently written): runs of non-whitespace bytes. */
 void th_counts_add_line(th_counts_t *c, const void *line, size_t len);
+/* Writes "<word as hex>\t<count>" lines (tests/check_files.py reads them). */
+void th_counts_dump(th_counts_t *c, const char *path);
+/* The file sink's committed output in dir (format jsonl, csv or parquet) against the truth, read by
+ * tests/check_files.py (Python's csv and json; Parquet through $TALLY_PQ_DUMP). */
+void th_check_files(const char *dir, const char *format, th_counts_t *truth);
 typedef void (*th_counts_cb)(const void *word, size_t len, long long count, void *opaque);
 void th_counts_foreach(th_counts_t *c, th_counts_cb cb, void *opaque);
 

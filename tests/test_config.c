@@ -19,7 +19,8 @@ static const char *const all_keys[] = {
     "bootstrap.servers", "application.id", "input.topic", "output.topic", "sink", "state.dir",
     "workers", "trigger.interval.ms", "processing.guarantee", "output.mode", "starting.offsets",
     "fail.on.data.loss", "max.word.bytes", "state.rebuild", "log.level", "transaction.timeout.ms",
-    "metadata.refresh.interval.ms", "http.listen", "progress.topic",
+    "metadata.refresh.interval.ms", "http.listen", "progress.topic", "output.path", "output.format",
+    "output.parquet.compression",
 };
 #define ALL_KEYS_CNT (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -578,6 +579,31 @@ static void test_validate(void) {
     ASSERT_CONTAINS(e, "sink=kafka");
     ASSERT_EQ(tally_config_set(&c, "sink=console", NULL, 0), 0);
     validate_ok(&c);
+    tally_config_term(&c);
+
+    /* sink=files: output.path required, output.topic refused; output.path only with files. */
+    load_ok(&c, "bootstrap.servers=b\napplication.id=a\ninput.topic=in\nsink=files\n");
+    ASSERT_STR_EQ(validate_err(&c), "missing required key \"output.path\" (required when sink=files)");
+    ASSERT_EQ(tally_config_set(&c, "output.path=/tmp/out", NULL, 0), 0);
+    validate_ok(&c);
+    ASSERT_EQ(c.output_format, TALLY_FORMAT_JSONL);
+    ASSERT_EQ(c.parquet_codec, TALLY_PARQUET_SNAPPY);
+    ASSERT_EQ(tally_config_set(&c, "output.topic=out", NULL, 0), 0);
+    ASSERT_CONTAINS(validate_err(&c), "output.topic is set but sink=files");
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "output.path=/tmp/out\n");
+    ASSERT_CONTAINS(validate_err(&c), "output.path is set but sink=kafka");
+    tally_config_term(&c);
+    tally_config_init(&c);
+    char err[512];
+    ASSERT(tally_config_set(&c, "output.format=orc", err, sizeof(err)) != 0);
+    ASSERT_CONTAINS(err, "jsonl, csv, parquet");
+    ASSERT(tally_config_set(&c, "output.path=/tmp/a\x01" "b", err, sizeof(err)) != 0);
+    ASSERT_CONTAINS(err, "byte 0x01 in a path");
+    ASSERT(tally_config_set(&c, "output.parquet.compression=lz4", err, sizeof(err)) != 0);
+    ASSERT_CONTAINS(err, "snappy, zstd, none");
+    ASSERT_EQ(tally_config_set(&c, "output.parquet.compression=zstd", NULL, 0), 0);
+    ASSERT_EQ(c.parquet_codec, TALLY_PARQUET_ZSTD);
     tally_config_term(&c);
 
     /* Cross-key checks. */

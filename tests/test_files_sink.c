@@ -14,14 +14,6 @@
 
 enum { KILLS = 4 };
 
-static FILE *truth_file;
-
-static void dump_word(const void *word, size_t len, long long count, void *opaque) {
-    (void)opaque;
-    for (size_t i = 0; i < len; i++) fprintf(truth_file, "%02x", ((const unsigned char *)word)[i]);
-    fprintf(truth_file, "\t%lld\n", count);
-}
-
 static int commits(th_engine_t *e) {
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "grep -c 'epoch .* committed' %s", e->log);
@@ -91,17 +83,9 @@ int main(int argc, char **argv) {
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     th_system("grep -c 'committed:' %s | sed 's/^/commits logged: /' >&2", e.log);
 
-    char truth[600];
-    snprintf(truth, sizeof(truth), "%s/truth.tsv", e.dir);
-    truth_file = fopen(truth, "w");
-    ASSERT(truth_file);
-    th_counts_foreach(f.truth, dump_word, NULL);
-    fclose(truth_file);
-    const char *src = getenv("TALLY_SOURCE_DIR"), *pq = getenv("TALLY_PQ_DUMP");
-    ASSERT(src);
-    if (strcmp(fmt, "parquet") == 0) ASSERT(pq);
-    ASSERT_EQ(th_system("python3 %s/tests/check_files.py %s/out %s %s%s%s%s", src, e.dir, fmt, truth,
-                        pq ? " '" : "", pq ? pq : "", pq ? "'" : ""), 0);
+    char out[600];
+    snprintf(out, sizeof(out), "%s/out", e.dir);
+    th_check_files(out, fmt, f.truth);
     th_counts_destroy(f.truth);
     return 0;
 }
