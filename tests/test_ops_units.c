@@ -218,6 +218,27 @@ static void test_prom(void) {
     tally_buf_term(&b);
 }
 
+static void test_prom_hist(void) {
+    tally_prom_hist_t h = {0};
+    tally_prom_hist_observe(&h, 0.001); /* on a bound: in that bucket (le is inclusive) */
+    tally_prom_hist_observe(&h, 0.3);
+    tally_prom_hist_observe(&h, 0.3);
+    tally_prom_hist_observe(&h, 60);    /* past the last bound: only +Inf */
+    tally_buf_t b;
+    tally_buf_init(&b);
+    const char *labels[] = {"phase", "commit", NULL};
+    tally_prom_hist(&b, "p_seconds", labels, &h);
+    ASSERT(tally_buf_ok(&b));
+    ASSERT(strstr(b.data, "p_seconds_bucket{phase=\"commit\",le=\"0.001\"} 1\n"));
+    ASSERT(strstr(b.data, "p_seconds_bucket{phase=\"commit\",le=\"0.25\"} 1\n"));
+    ASSERT(strstr(b.data, "p_seconds_bucket{phase=\"commit\",le=\"0.5\"} 3\n"));
+    ASSERT(strstr(b.data, "p_seconds_bucket{phase=\"commit\",le=\"10\"} 3\n"));
+    ASSERT(strstr(b.data, "p_seconds_bucket{phase=\"commit\",le=\"+Inf\"} 4\n"));
+    ASSERT(strstr(b.data, "p_seconds_sum{phase=\"commit\"} 60.601\n"));
+    ASSERT(strstr(b.data, "p_seconds_count{phase=\"commit\"} 4\n"));
+    tally_buf_term(&b);
+}
+
 /* ---- progress records ---- */
 
 static void test_progress(void) {
@@ -372,6 +393,7 @@ int main(void) {
     test_topk_churn();
     test_kstats();
     test_prom();
+    test_prom_hist();
     test_progress();
     test_health();
     test_snapshot();

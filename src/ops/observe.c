@@ -63,6 +63,7 @@ struct tally_obs_s {
 
     uint64_t lines_total, words_total, dropped_total, output_total;
     tally_obs_epoch_t last;
+    tally_prom_hist_t phase_hist[3]; /* process, commit, state: every committed epoch */
     double start_mono, last_commit_mono, last_commit_wall, commit_ok, stall_limit;
 
     track_t *track;
@@ -235,6 +236,11 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_float(b, "tally_last_epoch_duration_seconds", lp, obs->last.process_s);
     tally_prom_float(b, "tally_last_epoch_duration_seconds", lc, obs->last.commit_s);
     tally_prom_float(b, "tally_last_epoch_duration_seconds", ls, obs->last.state_s);
+    tally_prom_family(b, "tally_epoch_phase_seconds", "histogram",
+                      "Phases of every committed epoch since start, as tally_last_epoch_duration_seconds.");
+    tally_prom_hist(b, "tally_epoch_phase_seconds", lp, &obs->phase_hist[0]);
+    tally_prom_hist(b, "tally_epoch_phase_seconds", lc, &obs->phase_hist[1]);
+    tally_prom_hist(b, "tally_epoch_phase_seconds", ls, &obs->phase_hist[2]);
     tally_prom_family(b, "tally_keys_in_memory", "gauge", "Words in the workers' tables (the in-memory cache of the state).");
     tally_prom_uint(b, "tally_keys_in_memory", NULL, v->keys_in_memory);
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
@@ -438,6 +444,9 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     obs->dropped_total += ep->dropped;
     obs->output_total += ep->keys;
     obs->last = *ep;
+    tally_prom_hist_observe(&obs->phase_hist[0], ep->process_s);
+    tally_prom_hist_observe(&obs->phase_hist[1], ep->commit_s);
+    tally_prom_hist_observe(&obs->phase_hist[2], ep->state_s);
 
     tally_progress_source_t *src = calloc((size_t)(v.nparts ? v.nparts : 1), sizeof(*src));
     for (int i = 0; src && i < v.nparts; i++) {
