@@ -575,13 +575,17 @@ static void write_footer(pbuf_t *b, const tally_pq_writer_t *w, size_t rows, con
 
 int tally_pq_write(tally_pq_writer_t *w, int fd, char *errstr, size_t n) {
     size_t rows = tally_pq_rows(w);
-    for (int i = 0; i < w->ncols; i++)
-        if (w->cols[i].count != rows) {
-            snprintf(errstr, n, "parquet: incomplete row: column %s has %zu values, %zu rows are complete",
-                     w->cols[i].name, w->cols[i].count, rows);
-            errno = EINVAL;
-            return -1;
-        }
+    int lo = 0, hi = 0;
+    for (int i = 1; i < w->ncols; i++) {
+        if (w->cols[i].count < w->cols[lo].count) lo = i;
+        if (w->cols[i].count > w->cols[hi].count) hi = i;
+    }
+    if (w->cols[lo].count != w->cols[hi].count) {
+        snprintf(errstr, n, "parquet: incomplete row: column %s has %zu values, %s has %zu", w->cols[lo].name,
+                 w->cols[lo].count, w->cols[hi].name, w->cols[hi].count);
+        errno = EINVAL;
+        return -1;
+    }
     out_t o = {.fd = fd};
     off_t base = lseek(fd, 0, SEEK_CUR);
     o.off = base > 0 ? (int64_t)base : 0; /* a pipe has no offset: count from 0 */
