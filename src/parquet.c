@@ -586,9 +586,7 @@ int tally_pq_write(tally_pq_writer_t *w, int fd, char *errstr, size_t n) {
         errno = EINVAL;
         return -1;
     }
-    out_t o = {.fd = fd};
-    off_t base = lseek(fd, 0, SEEK_CUR);
-    o.off = base > 0 ? (int64_t)base : 0; /* a pipe has no offset: count from 0 */
+    out_t o = {.fd = fd}; /* offsets count from the magic, wherever fd stands (a pipe too) */
     chunk_t *ch = calloc((size_t)w->ncols, sizeof(*ch));
     pbuf_t footer = {0};
     int rc = -1;

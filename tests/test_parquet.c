@@ -428,6 +428,31 @@ static void test_write_twice(void) {
     tally_pq_writer_free(w);
 }
 
+/* Offsets count from the file's own first byte, wherever the fd stood (e.g. after other bytes). */
+static void test_fd_not_at_start(void) {
+    tally_pq_writer_t *w = new_writer(epoch_cols, 3, TALLY_PQ_SNAPPY);
+    ADD_LIT(w, 0, "x");
+    ASSERT_EQ(tally_pq_add_int64(w, 1, 1), 0);
+    ASSERT_EQ(tally_pq_add_int64(w, 2, 2), 0);
+    size_t alone;
+    uint8_t *want = write_file(w, &alone);
+    int fd = memfd_create("pq", 0);
+    ASSERT(fd >= 0);
+    char junk[100], err[256];
+    memset(junk, 'j', sizeof(junk));
+    ASSERT_EQ(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    ASSERT_EQ(tally_pq_write(w, fd, err, sizeof(err)), 0);
+    ASSERT_EQ(lseek(fd, 0, SEEK_END), (off_t)(sizeof(junk) + alone));
+    uint8_t *got = malloc(alone);
+    ASSERT(got);
+    ASSERT_EQ(pread(fd, got, alone, sizeof(junk)), (ssize_t)alone);
+    ASSERT_MEM_EQ(got, alone, want, alone);
+    close(fd);
+    free(got);
+    free(want);
+    tally_pq_writer_free(w);
+}
+
 int main(void) {
     RUN(test_zero_rows);
     RUN(test_one_row);
@@ -438,6 +463,7 @@ int main(void) {
     RUN(test_page_header_bytes);
     RUN(test_refusals);
     RUN(test_write_twice);
+    RUN(test_fd_not_at_start);
     RUN_SUMMARY("parquet");
     return 0;
 }

@@ -41,9 +41,10 @@ int tally_pq_add_int64(tally_pq_writer_t *w, int col, int64_t v); /* INT64 and T
 /* Complete rows so far (the fewest values any column has). */
 size_t tally_pq_rows(const tally_pq_writer_t *w);
 
-/* Writes the whole file (magic, one row group, footer) to fd from its current offset (offsets in
- * the file count from there: give it a new file); 0 or -1 with errstr (errno text, or why the rows
- * are incomplete). Does not fsync or close. May be called again (it writes the same file). */
+/* Writes the whole file (magic, one row group, footer) to fd with sequential writes (a pipe will do;
+ * the file's offsets count from its first byte, so give it a new file); 0 or -1 with errstr (errno
+ * text, or why the rows are incomplete). Does not fsync or close. May be called again (it writes
+ * the same bytes). */
 int tally_pq_write(tally_pq_writer_t *w, int fd, char *errstr, size_t n);
 
 void tally_pq_writer_free(tally_pq_writer_t *w);
