@@ -20,6 +20,7 @@
 #include "tally/err.h"
 #include "tally/json.h"
 #include "tally/log.h"
+#include "tally/parquet.h"
 
 #define LOG_DIR "_spark_metadata"
 #define TALLY_DIR "_tally"
@@ -422,6 +423,59 @@ static void row_text(const uint8_t *word, size_t len, int64_t count, void *opaqu
     out_put(o, tail, (size_t)t);
 }
 
+/* Parquet rows: the writer holds the whole part file until it writes it. */
+typedef struct {
+    tally_pq_writer_t *w;
+    uint64_t epoch;
+    size_t rows;
+    int err;
+    char *clean;
+    size_t clean_cap;
+} pq_rows_t;
+
+static void row_parquet(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+    pq_rows_t *pr = opaque;
+    if (pr->err) return;
+    if (len * 3 > pr->clean_cap) {
+        char *c = realloc(pr->clean, len * 3);
+        if (!c) {
+            pr->err = ENOMEM;
+            return;
+        }
+        pr->clean = c;
+        pr->clean_cap = len * 3;
+    }
+    /* STRING columns hold UTF-8: the rule of the JSON output. */
+    size_t cn = tally_utf8_clean(pr->clean, word, len);
+    if (tally_pq_add_string(pr->w, 0, (const uint8_t *)pr->clean, (uint32_t)cn) ||
+        tally_pq_add_int64(pr->w, 1, count) || tally_pq_add_int64(pr->w, 2, (int64_t)pr->epoch))
+        pr->err = errno ? errno : EINVAL;
+    pr->rows++;
+}
+
+static int write_parquet(const tally_config_t *c, int fd, uint64_t epoch, tally_filesink_rows_fn rows,
+                         void *rows_opaque, size_t *nrows, char *errstr, size_t n) {
+    static const tally_pq_column_t cols[] = {{"word", TALLY_PQ_STRING}, {"count", TALLY_PQ_INT64},
+                                             {"epoch", TALLY_PQ_INT64}};
+    tally_pq_codec_t codec = c->parquet_codec == TALLY_PARQUET_ZSTD   ? TALLY_PQ_ZSTD
+                             : c->parquet_codec == TALLY_PARQUET_NONE ? TALLY_PQ_NONE
+                                                                      : TALLY_PQ_SNAPPY;
+    pq_rows_t pr = {.epoch = epoch};
+    if (!(pr.w = tally_pq_writer_new(cols, 3, codec, errstr, n))) return -1;
+    rows(rows_opaque, row_parquet, &pr);
+    *nrows = pr.rows;
+    int r = 0;
+    if (pr.err) {
+        snprintf(errstr, n, "%s", strerror(pr.err));
+        r = -1;
+    } else {
+        r = tally_pq_write(pr.w, fd, errstr, n);
+    }
+    tally_pq_writer_free(pr.w);
+    free(pr.clean);
+    return r;
+}
+
 static const char *extension(tally_output_format_t f) {
     return f == TALLY_FORMAT_CSV ? "csv" : f == TALLY_FORMAT_PARQUET ? "parquet" : "jsonl";
 }
@@ -485,12 +539,21 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(errstr, n, TALLY_EIO, "cannot create %s: %s", tmp, strerror(errno));
     out_t o = {.fd = fd, .cap = 1 << 20, .epoch = epoch, .fmt = c->output_format};
-    o.buf = malloc(o.cap);
-    if (!o.buf) o.err = ENOMEM;
-    if (!o.err && c->output_format == TALLY_FORMAT_CSV) out_put(&o, "word,count,epoch\r\n", 18);
-    if (!o.err) rows(rows_opaque, row_text, &o);
-    out_flush(&o);
-    *nrows = o.rows;
+    if (c->output_format == TALLY_FORMAT_PARQUET) {
+        char why[512];
+        if (write_parquet(c, fd, epoch, rows, rows_opaque, nrows, why, sizeof(why))) {
+            close(fd);
+            unlink(tmp);
+            return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, why);
+        }
+    } else {
+        o.buf = malloc(o.cap);
+        if (!o.buf) o.err = ENOMEM;
+        if (!o.err && c->output_format == TALLY_FORMAT_CSV) out_put(&o, "word,count,epoch\r\n", 18);
+        if (!o.err) rows(rows_opaque, row_text, &o);
+        out_flush(&o);
+        *nrows = o.rows;
+    }
     if (!o.err && fsync(fd) != 0) o.err = errno;
     if (close(fd) != 0 && !o.err) o.err = errno;
     if (!o.err && rename(tmp, path) != 0) o.err = errno;

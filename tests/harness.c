@@ -317,6 +317,15 @@ void th_check_files(const char *dir, const char *format, th_counts_t *truth) {
     if (strcmp(format, "parquet") == 0 && !pq) TH_FAIL("TALLY_PQ_DUMP is not set (meson sets it)");
     ASSERT_EQ(th_system("python3 %s/tests/check_files.py %s %s %s%s%s%s", src, dir, format, truth_path,
                         pq ? " '" : "", pq ? pq : "", pq ? "'" : ""), 0);
+    /* DuckDB (npm, installed into tests/readers by scripts/test) reads the same files. */
+    if (th_system("test -d %s/tests/readers/node_modules/@duckdb/node-api", src) != 0) {
+        const char *req = getenv("TALLY_REQUIRE_BROKER");
+        if (req && strcmp(req, "1") == 0)
+            TH_FAIL("DuckDB is not installed in tests/readers (scripts/test runs npm ci there)");
+        fprintf(stderr, "DuckDB check skipped: run `npm ci` in tests/readers to have it\n");
+        return;
+    }
+    ASSERT_EQ(th_system("node %s/tests/readers/check-duckdb.mjs %s %s %s", src, dir, format, truth_path), 0);
 }
 
 static int is_space(unsigned char ch) {

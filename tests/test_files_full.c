@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The file sink's disk full: output.path on a small tmpfs that fills up. The engine stops with status
- * 1 and a message naming the file and the epoch that is not committed; what was committed stays
- * readable and whole (no part file outside a commit), and once space is freed a restart goes on with
- * exact counts. Needs root (mount). */
+/* The file sink's disk full (Parquet, zstd): output.path on a small tmpfs that fills up. The engine
+ * stops with status 1 and a message naming the file and the epoch that is not committed; what was
+ * committed stays readable and whole (no part file outside a commit), and once space is freed a
+ * restart goes on with exact counts. Needs root (mount). */
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -31,7 +31,7 @@ int main(void) {
     th_counts_t *truth = th_counts_new();
     char extra[256], out[128];
     snprintf(out, sizeof(out), "%s/out", dir);
-    snprintf(extra, sizeof(extra), "sink=files\noutput.path=%s\n", out);
+    snprintf(extra, sizeof(extra), "sink=files\noutput.path=%s\noutput.format=parquet\noutput.parquet.compression=zstd\n", out);
     th_engine_t e;
     th_engine_init(&e, app, in, NULL, extra);
     th_engine_start(&e);
@@ -51,7 +51,7 @@ int main(void) {
     th_engine_start(&e);
     th_wait_committed(app, in, 180, &e);
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
-    th_check_files(out, "jsonl", truth);
+    th_check_files(out, "parquet", truth);
     unmount();
     dir[0] = '\0';
     th_counts_destroy(truth);
