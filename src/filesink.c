@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tally/buf.h"
 #include "tally/crashpoint.h"
 #include "tally/err.h"
 #include "tally/json.h"
@@ -334,19 +335,6 @@ int64_t tally_filesink_offset(const tally_filesink_t *fs, const char *topic, int
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-/* A buffered file written through a descriptor (so that it can be fsynced). */
-typedef struct {
-    int fd;
-    char *buf;
-    size_t len, cap;
-    int err;            /* first errno */
-    uint64_t epoch;
-    tally_output_format_t fmt;
-    size_t rows;
-    char *scratch;      /* a cleaned or escaped word */
-    size_t scratch_cap;
-} out_t;
-
 /* 0 or errno. */
 static int write_all(int fd, const char *buf, size_t len) {
     for (size_t off = 0; off < len;) {
@@ -358,69 +346,55 @@ static int write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
-static void out_flush(out_t *o) {
-    if (!o->err) o->err = write_all(o->fd, o->buf, o->len);
-    o->len = 0;
-}
+/* A text part file: rows gathered in a buffer that goes out through the descriptor (so that it
+ * can be fsynced) each time it passes FLUSH_BYTES. */
+#define FLUSH_BYTES (1u << 20)
+typedef struct {
+    int fd;
+    int err;            /* first errno */
+    tally_buf_t buf, word;
+    uint64_t epoch;
+    tally_output_format_t fmt;
+    size_t rows;
+} text_out_t;
 
-static void out_put(out_t *o, const char *s, size_t n) {
-    if (o->len + n > o->cap) out_flush(o);
-    if (n > o->cap) {
-        if (!o->err) o->err = write_all(o->fd, s, n);
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static char *scratch(out_t *o, size_t need) {
-    if (need > o->scratch_cap) {
-        char *s = realloc(o->scratch, need);
-        if (!s) {
-            o->err = ENOMEM;
-            return NULL;
-        }
-        o->scratch = s;
-        o->scratch_cap = need;
-    }
-    return o->scratch;
+static void text_flush(text_out_t *o) {
+    if (!o->err && !tally_buf_ok(&o->buf)) o->err = ENOMEM;
+    if (!o->err) o->err = write_all(o->fd, o->buf.data ? o->buf.data : "", o->buf.len);
+    tally_buf_reset(&o->buf);
 }
 
 static void row_text(const uint8_t *word, size_t len, int64_t count, void *opaque) {
-    out_t *o = opaque;
-    char tail[64];
+    text_out_t *o = opaque;
     if (o->err) return;
     o->rows++;
     if (o->fmt == TALLY_FORMAT_JSONL) {
-        char *s = scratch(o, TALLY_JSON_MAX((size_t)len) + 32);
-        if (!s) return;
-        size_t n = tally_json_word_count(s, word, len, count); /* ends with '}' */
-        out_put(o, s, n - 1);
-        int t = snprintf(tail, sizeof(tail), ",\"epoch\":%" PRIu64 "}\n", o->epoch);
-        out_put(o, tail, (size_t)t);
-        return;
-    }
-    /* CSV, RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled. */
-    char *s = scratch(o, (size_t)len * 6 + 3);
-    if (!s) return;
-    char *clean = s + (size_t)len * 3 + 2;
-    size_t cn = tally_utf8_clean(clean, word, len), k = 0;
-    bool quote = false;
-    for (size_t i = 0; i < cn && !quote; i++) quote = clean[i] == ',' || clean[i] == '"' || clean[i] == '\r' || clean[i] == '\n';
-    if (quote) {
-        s[k++] = '"';
-        for (size_t i = 0; i < cn; i++) {
-            if (clean[i] == '"') s[k++] = '"';
-            s[k++] = clean[i];
-        }
-        s[k++] = '"';
+        tally_buf_puts(&o->buf, "{\"word\":");
+        tally_buf_json_str(&o->buf, word, len);
+        tally_buf_printf(&o->buf, ",\"count\":%" PRId64 ",\"epoch\":%" PRIu64 "}\n", count, o->epoch);
     } else {
-        memmove(s, clean, cn);
-        k = cn;
+        /* CSV, RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled.
+         * By length: a word may hold NUL bytes. */
+        tally_buf_reset(&o->word);
+        tally_buf_utf8(&o->word, word, len);
+        const char *w = o->word.data ? o->word.data : "";
+        size_t wl = o->word.len;
+        bool quote = false;
+        for (size_t i = 0; i < wl && !quote; i++) quote = w[i] == ',' || w[i] == '"' || w[i] == '\r' || w[i] == '\n';
+        if (!quote) {
+            tally_buf_append(&o->buf, w, wl);
+        } else {
+            tally_buf_puts(&o->buf, "\"");
+            for (size_t i = 0; i < wl; i++) {
+                if (w[i] == '"') tally_buf_puts(&o->buf, "\"");
+                tally_buf_append(&o->buf, &w[i], 1);
+            }
+            tally_buf_puts(&o->buf, "\"");
+        }
+        tally_buf_printf(&o->buf, ",%" PRId64 ",%" PRIu64 "\r\n", count, o->epoch);
+        if (!tally_buf_ok(&o->word)) o->err = ENOMEM;
     }
-    out_put(o, s, k);
-    int t = snprintf(tail, sizeof(tail), ",%" PRId64 ",%" PRIu64 "\r\n", count, o->epoch);
-    out_put(o, tail, (size_t)t);
+    if (o->buf.len >= FLUSH_BYTES) text_flush(o);
 }
 
 /* Parquet rows: the writer holds the whole part file until it writes it. */
@@ -429,26 +403,18 @@ typedef struct {
     uint64_t epoch;
     size_t rows;
     int err;
-    char *clean;
-    size_t clean_cap;
+    tally_buf_t word;
 } pq_rows_t;
 
 static void row_parquet(const uint8_t *word, size_t len, int64_t count, void *opaque) {
     pq_rows_t *pr = opaque;
     if (pr->err) return;
-    if (len * 3 > pr->clean_cap) {
-        char *c = realloc(pr->clean, len * 3);
-        if (!c) {
-            pr->err = ENOMEM;
-            return;
-        }
-        pr->clean = c;
-        pr->clean_cap = len * 3;
-    }
     /* STRING columns hold UTF-8: the rule of the JSON output. */
-    size_t cn = tally_utf8_clean(pr->clean, word, len);
-    if (tally_pq_add_string(pr->w, 0, (const uint8_t *)pr->clean, (uint32_t)cn) ||
-        tally_pq_add_int64(pr->w, 1, count) || tally_pq_add_int64(pr->w, 2, (int64_t)pr->epoch))
+    tally_buf_reset(&pr->word);
+    tally_buf_utf8(&pr->word, word, len);
+    if (!tally_buf_ok(&pr->word)) pr->err = ENOMEM;
+    else if (tally_pq_add_string(pr->w, 0, (const uint8_t *)(pr->word.data ? pr->word.data : ""), (uint32_t)pr->word.len) ||
+             tally_pq_add_int64(pr->w, 1, count) || tally_pq_add_int64(pr->w, 2, (int64_t)pr->epoch))
         pr->err = errno ? errno : EINVAL;
     pr->rows++;
 }
@@ -461,6 +427,7 @@ static int write_parquet(const tally_config_t *c, int fd, uint64_t epoch, tally_
                              : c->parquet_codec == TALLY_PARQUET_NONE ? TALLY_PQ_NONE
                                                                       : TALLY_PQ_SNAPPY;
     pq_rows_t pr = {.epoch = epoch};
+    tally_buf_init(&pr.word);
     if (!(pr.w = tally_pq_writer_new(cols, 3, codec, errstr, n))) return -1;
     rows(rows_opaque, row_parquet, &pr);
     *nrows = pr.rows;
@@ -472,7 +439,7 @@ static int write_parquet(const tally_config_t *c, int fd, uint64_t epoch, tally_
         r = tally_pq_write(pr.w, fd, errstr, n);
     }
     tally_pq_writer_free(pr.w);
-    free(pr.clean);
+    tally_buf_term(&pr.word);
     return r;
 }
 
@@ -497,36 +464,29 @@ static int write_file_atomic(const char *path, const char *text, size_t len, cha
     return 0;
 }
 
-/* JSON string body of a path (tally's paths hold no control characters: check_output_path). */
-static void json_path(char *out, size_t cap, const char *path) {
-    size_t k = 0;
-    for (const char *p = path; *p && k + 3 < cap; p++) {
-        if (*p == '"' || *p == '\\') out[k++] = '\\';
-        out[k++] = *p;
-    }
-    out[k] = '\0';
-}
-
-static int append_entry(char **text, size_t *len, size_t *cap, const char *path) {
+/* One entry of Spark's log: the file's URI (tally's paths hold no control characters:
+ * check_output_path), size and modification time. */
+static int append_entry(tally_buf_t *b, const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;
-    char esc[2 * PATH_MAX + 8], line[2 * PATH_MAX + 256];
-    json_path(esc, sizeof(esc), path);
-    int k = snprintf(line, sizeof(line),
-                     "\n{\"path\":\"file://%s\",\"size\":%lld,\"isDir\":false,\"modificationTime\":%lld,"
-                     "\"blockReplication\":1,\"blockSize\":33554432,\"action\":\"add\"}",
-                     esc, (long long)st.st_size, (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
-    if (k < 0 || (size_t)k >= sizeof(line)) return -1;
-    if (*len + (size_t)k + 1 > *cap) {
-        size_t c = (*cap + (size_t)k + 1) * 2;
-        char *t = realloc(*text, c);
-        if (!t) return -1;
-        *text = t;
-        *cap = c;
+    tally_buf_puts(b, "\n{\"path\":\"file://");
+    for (const char *p = path; *p; p++) {
+        if (*p == '"' || *p == '\\') tally_buf_puts(b, "\\");
+        tally_buf_append(b, p, 1);
     }
-    memcpy(*text + *len, line, (size_t)k + 1);
-    *len += (size_t)k;
+    tally_buf_printf(b, "\",\"size\":%lld,\"isDir\":false,\"modificationTime\":%lld,\"blockReplication\":1,"
+                     "\"blockSize\":33554432,\"action\":\"add\"}", (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
     return 0;
+}
+
+/* Writes the buffer to dir/name through a temporary file (write_file_atomic). */
+static int write_entry(tally_filesink_t *fs, const char *name, const tally_buf_t *b, char *errstr, size_t n) {
+    if (!tally_buf_ok(b)) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    char *path = path_join(fs->dir, name);
+    int r = path ? write_file_atomic(path, b->data, b->len, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
+    free(path);
+    return r;
 }
 
 /* The part file: rows into a temporary file, fsynced, renamed. Its path is in `path`. */
@@ -538,7 +498,9 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(errstr, n, TALLY_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    out_t o = {.fd = fd, .cap = 1 << 20, .epoch = epoch, .fmt = c->output_format};
+    text_out_t o = {.fd = fd, .epoch = epoch, .fmt = c->output_format};
+    tally_buf_init(&o.buf);
+    tally_buf_init(&o.word);
     if (c->output_format == TALLY_FORMAT_PARQUET) {
         char why[512];
         if (write_parquet(c, fd, epoch, rows, rows_opaque, nrows, why, sizeof(why))) {
@@ -547,18 +509,16 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
             return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, why);
         }
     } else {
-        o.buf = malloc(o.cap);
-        if (!o.buf) o.err = ENOMEM;
-        if (!o.err && c->output_format == TALLY_FORMAT_CSV) out_put(&o, "word,count,epoch\r\n", 18);
-        if (!o.err) rows(rows_opaque, row_text, &o);
-        out_flush(&o);
+        if (c->output_format == TALLY_FORMAT_CSV) tally_buf_puts(&o.buf, "word,count,epoch\r\n");
+        rows(rows_opaque, row_text, &o);
+        text_flush(&o);
         *nrows = o.rows;
     }
     if (!o.err && fsync(fd) != 0) o.err = errno;
     if (close(fd) != 0 && !o.err) o.err = errno;
     if (!o.err && rename(tmp, path) != 0) o.err = errno;
-    free(o.buf);
-    free(o.scratch);
+    tally_buf_term(&o.buf);
+    tally_buf_term(&o.word);
     if (o.err) {
         unlink(tmp);
         return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, strerror(o.err));
@@ -569,48 +529,36 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
 int tally_filesink_commit(tally_filesink_t *fs, uint64_t epoch, tally_filesink_rows_fn rows, void *rows_opaque,
                           const tally_filesink_offset_t *offsets, int noffsets, char *errstr, size_t n) {
     int64_t batch = fs->batch + 1;
-    char part[PATH_MAX], name[64], *text = NULL;
-    size_t nrows = 0, len = 0, cap = 0;
+    char part[PATH_MAX], name[64];
+    size_t nrows = 0;
     int r = write_part(fs, batch, epoch, rows, rows_opaque, part, sizeof(part), &nrows, errstr, n);
     if (r) return r;
 
     /* _tally/<batch>: epoch and offsets. */
-    cap = 128 + (size_t)noffsets * 300;
-    text = malloc(cap);
-    if (!text) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
-    len = (size_t)snprintf(text, cap, TALLY_MAGIC "\nepoch %" PRIu64 "\n", epoch);
+    tally_buf_t b;
+    tally_buf_init(&b);
+    tally_buf_printf(&b, TALLY_MAGIC "\nepoch %" PRIu64 "\n", epoch);
     for (int i = 0; i < noffsets; i++)
-        len += (size_t)snprintf(text + len, cap - len, "offset %d %" PRId64 " %s\n", (int)offsets[i].partition,
-                                offsets[i].offset, offsets[i].topic);
+        tally_buf_printf(&b, "offset %d %" PRId64 " %s\n", (int)offsets[i].partition, offsets[i].offset, offsets[i].topic);
     snprintf(name, sizeof(name), TALLY_DIR "/%" PRId64, batch);
-    char *tpath = path_join(fs->dir, name);
-    r = tpath ? write_file_atomic(tpath, text, len, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
-    free(tpath);
-    free(text);
-    text = NULL;
-    if (r) return r;
+    r = write_entry(fs, name, &b, errstr, n);
 
     /* The commit point: _spark_metadata/<batch>, or <batch>.compact listing every live file. */
     bool compact = (batch + 1) % COMPACT_INTERVAL == 0;
-    len = 2;
-    cap = 4096;
-    text = malloc(cap);
-    if (!text) return fail(errstr, n, TALLY_ENOMEM, "out of memory");
-    memcpy(text, "v1", 3);
-    for (size_t i = 0; compact && i < fs->nfiles && text; i++)
-        if (append_entry(&text, &len, &cap, fs->files[i])) r = -1;
-    if (!r && append_entry(&text, &len, &cap, part)) r = -1;
-    if (r) {
-        free(text);
-        return fail(errstr, n, TALLY_EIO, "cannot list the part files of batch %" PRId64 ": %s", batch, strerror(errno));
+    tally_buf_reset(&b);
+    tally_buf_puts(&b, "v1");
+    for (size_t i = 0; !r && compact && i < fs->nfiles; i++)
+        if (append_entry(&b, fs->files[i]))
+            r = fail(errstr, n, TALLY_EIO, "cannot list %s in batch %" PRId64 ": %s", fs->files[i], batch, strerror(errno));
+    if (!r && append_entry(&b, part))
+        r = fail(errstr, n, TALLY_EIO, "cannot list %s in batch %" PRId64 ": %s", part, batch, strerror(errno));
+    tally_buf_puts(&b, "\n");
+    if (!r) {
+        tally_crashpoint("files_before_commit", epoch);
+        snprintf(name, sizeof(name), LOG_DIR "/%" PRId64 "%s", batch, compact ? ".compact" : "");
+        r = write_entry(fs, name, &b, errstr, n);
     }
-    text[len++] = '\n';
-    tally_crashpoint("files_before_commit", epoch);
-    snprintf(name, sizeof(name), LOG_DIR "/%" PRId64 "%s", batch, compact ? ".compact" : "");
-    char *lpath = path_join(fs->dir, name);
-    r = lpath ? write_file_atomic(lpath, text, len, errstr, n) : fail(errstr, n, TALLY_ENOMEM, "out of memory");
-    free(lpath);
-    free(text);
+    tally_buf_term(&b);
     if (r) return r;
     char *log = path_join(fs->dir, LOG_DIR), *tdir = path_join(fs->dir, TALLY_DIR);
     if (!log || !tdir || fsync_dir(fs->dir) || fsync_dir(tdir) || fsync_dir(log))

@@ -4,6 +4,7 @@
 #include "kclient.h"
 
 #include <stdarg.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -915,6 +916,29 @@ void th_delete_group_offsets(const char *group, const char *topic, int partition
     }
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);
+}
+
+static char tmpfs_dir[64];
+
+void th_tmpfs_unmount(void) {
+    if (tmpfs_dir[0]) umount2(tmpfs_dir, MNT_DETACH);
+    tmpfs_dir[0] = '\0';
+}
+
+const char *th_tmpfs(const char *size) {
+    snprintf(tmpfs_dir, sizeof(tmpfs_dir), "/tmp/tally-tmpfs-XXXXXX");
+    if (!mkdtemp(tmpfs_dir)) TH_FAIL("mkdtemp");
+    char opts[64];
+    snprintf(opts, sizeof(opts), "size=%s", size);
+    if (mount("tmpfs", tmpfs_dir, "tmpfs", 0, opts) != 0) {
+        perror("mount tmpfs");
+        tmpfs_dir[0] = '\0';
+        const char *req = getenv("TALLY_REQUIRE_BROKER");
+        if (req && strcmp(req, "1") == 0) TH_FAIL("cannot mount a tmpfs (run as root)");
+        return NULL;
+    }
+    atexit(th_tmpfs_unmount); /* also when an assertion fails */
+    return tmpfs_dir;
 }
 
 int th_kafka_local(const char *args) {

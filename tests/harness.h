@@ -179,6 +179,11 @@ void th_delete_topic(const char *topic);
 void th_delete_group_offsets(const char *group, const char *topic, int partitions);
 /* Runs scripts/kafka-local with the given arguments against the test broker; returns its status. */
 int th_kafka_local(const char *args);
+/* A tmpfs of `size` (e.g. "64m") on a new directory, unmounted at exit: for a disk that fills up.
+ * NULL when it cannot be mounted (not root) and no broker is required, so the test skips; with
+ * TALLY_REQUIRE_BROKER=1 a failure. */
+const char *th_tmpfs(const char *size);
+void th_tmpfs_unmount(void);
 
 /* ---- input that keeps flowing during a test ---- */
 

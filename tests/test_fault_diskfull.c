@@ -4,28 +4,14 @@
  * after the commit would need the replay, and RocksDB 7.8 aborts on a full disk); once space is
  * freed a restart goes on and the counts are exact. Needs root (mount). */
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include "harness.h"
 
-static char dir[64];
-
-static void unmount(void) {
-    if (dir[0]) umount2(dir, MNT_DETACH);
-}
-
 int main(void) {
     th_bootstrap();
-    snprintf(dir, sizeof(dir), "/tmp/tally-diskfull-XXXXXX");
-    ASSERT(mkdtemp(dir));
-    if (mount("tmpfs", dir, "tmpfs", 0, "size=64m") != 0) {
-        perror("mount tmpfs");
-        const char *req = getenv("TALLY_REQUIRE_BROKER");
-        if (req && strcmp(req, "1") == 0) TH_FAIL("cannot mount a tmpfs for state.dir (run as root)");
-        return TH_SKIP;
-    }
-    atexit(unmount); /* also when an assertion fails */
+    const char *dir = th_tmpfs("64m");
+    if (!dir) return TH_SKIP;
     const char *in = th_unique("full-in"), *out = th_unique("full-out"), *app = th_unique("full");
     th_create_topic(in, 2);
     th_create_topic(out, 2);
@@ -53,8 +39,7 @@ int main(void) {
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     th_output_stats_t s = th_check_output(out, truth, 1);
     ASSERT_EQ(s.words, (long)th_counts_size(truth));
-    unmount();
-    dir[0] = '\0';
+    th_tmpfs_unmount();
     th_counts_destroy(truth);
     return 0;
 }

@@ -4,28 +4,14 @@
  * committed stays readable and whole (no part file outside a commit), and once space is freed a
  * restart goes on with exact counts. Needs root (mount). */
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include "harness.h"
 
-static char dir[64];
-
-static void unmount(void) {
-    if (dir[0]) umount2(dir, MNT_DETACH);
-}
-
 int main(void) {
     th_bootstrap();
-    snprintf(dir, sizeof(dir), "/tmp/tally-outfull-XXXXXX");
-    ASSERT(mkdtemp(dir));
-    if (mount("tmpfs", dir, "tmpfs", 0, "size=4m") != 0) {
-        perror("mount tmpfs");
-        const char *req = getenv("TALLY_REQUIRE_BROKER");
-        if (req && strcmp(req, "1") == 0) TH_FAIL("cannot mount a tmpfs for output.path (run as root)");
-        return TH_SKIP;
-    }
-    atexit(unmount); /* also when an assertion fails */
+    const char *dir = th_tmpfs("4m");
+    if (!dir) return TH_SKIP;
     const char *in = th_unique("outfull-in"), *app = th_unique("outfull");
     th_create_topic(in, 2);
     th_counts_t *truth = th_counts_new();
@@ -52,8 +38,7 @@ int main(void) {
     th_wait_committed(app, in, 180, &e);
     ASSERT_EQ(th_engine_signal_wait(&e, SIGTERM, 60), 0);
     th_check_files(out, "parquet", truth);
-    unmount();
-    dir[0] = '\0';
+    th_tmpfs_unmount();
     th_counts_destroy(truth);
     return 0;
 }

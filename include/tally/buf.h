@@ -25,6 +25,8 @@ void tally_buf_puts(tally_buf_t *b, const char *s);
 void tally_buf_printf(tally_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A JSON string with quotes: any bytes, escaped and made valid UTF-8 (tally_json_escape). */
 void tally_buf_json_str(tally_buf_t *b, const void *s, size_t n);
+/* The bytes as valid UTF-8 (tally_utf8_clean: U+FFFD for invalid sequences), no quoting. */
+void tally_buf_utf8(tally_buf_t *b, const void *s, size_t n);
 /* A JSON number; NaN and infinities (not JSON) become null. */
 void tally_buf_json_num(tally_buf_t *b, double v);
 

@@ -88,3 +88,9 @@ void tally_buf_json_num(tally_buf_t *b, double v) {
     else if (v == floor(v) && fabs(v) < 9e15) tally_buf_printf(b, "%.0f", v);
     else tally_buf_printf(b, "%.3f", v);
 }
+
+void tally_buf_utf8(tally_buf_t *b, const void *s, size_t n) {
+    if (n > SIZE_MAX / 3 || !reserve(b, 3 * n)) return;
+    b->len += tally_utf8_clean(b->data + b->len, s, n);
+    b->data[b->len] = '\0';
+}
