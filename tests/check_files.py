@@ -3,6 +3,8 @@
 """Checks a tally file sink directory with readers tally did not write (Python's csv and json).
 
     check_files.py DIR FORMAT TRUTH [PARQUET_TO_JSONL]
+    check_files.py --last TRUTH < ROWS      (ROWS: one JSON line per word, its last count, as
+                                             bench/peers/read-output spark --mode last prints them)
 
 Reads the committed part files as Spark does, through DIR/_spark_metadata (the last "<id>.compact"
 and the batches after it); fails when a part file in DIR is not committed, when a word appears twice
@@ -68,17 +70,41 @@ def rows_of(path, fmt, to_jsonl):
         yield o["word"], int(o["count"]), int(o["epoch"])
 
 
-def main():
-    if len(sys.argv) < 4:
-        sys.exit(__doc__)
-    d, fmt, truth_path = sys.argv[1:4]
-    to_jsonl = sys.argv[4].split() if len(sys.argv) > 4 else None
+def load_truth(path):
     truth = {}
-    with open(truth_path) as f:
+    with open(path) as f:
         for line in f:
             h, c = line.split("\t")
             w = bytes.fromhex(h).decode("utf-8", "replace")
             truth[w] = truth.get(w, 0) + int(c)
+    return truth
+
+
+def check_last(truth_path):
+    """Another reader's last count per word (stdin) against the truth."""
+    truth = load_truth(truth_path)
+    got = {}
+    for line in sys.stdin:
+        if line.strip():
+            o = json.loads(line)
+            if o["word"] in got:
+                sys.exit(f"check_files: {o['word']!r} twice in the reader's rows")
+            got[o["word"]] = int(o["count"])
+    wrong = [w for w in truth if got.get(w) != truth[w]] + [w for w in got if w not in truth]
+    for w in wrong[:5]:
+        print(f"check_files: {w!r}: reader {got.get(w)}, truth {truth.get(w)}", file=sys.stderr)
+    print(f"check_files: the reader's last counts: {len(got)} words, {len(wrong)} wrong", file=sys.stderr)
+    sys.exit(1 if wrong or not got else 0)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--last":
+        check_last(sys.argv[2])
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    d, fmt, truth_path = sys.argv[1:4]
+    to_jsonl = sys.argv[4].split() if len(sys.argv) > 4 else None
+    truth = load_truth(truth_path)
     files, last = committed_files(d)
     stray = [n for n in os.listdir(d) if n.startswith("part-") and os.path.join(d, n) not in files]
     if stray:

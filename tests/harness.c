@@ -327,6 +327,15 @@ void th_check_files(const char *dir, const char *format, th_counts_t *truth) {
         return;
     }
     ASSERT_EQ(th_system("node %s/tests/readers/check-duckdb.mjs %s %s %s", src, dir, format, truth_path), 0);
+    /* Spark (the peer's build; scripts/test sets TALLY_SPARK_READ) reads the directory through its log. */
+    const char *spark = getenv("TALLY_SPARK_READ");
+    if (!spark || !*spark) {
+        fprintf(stderr, "Spark check skipped: TALLY_SPARK_READ names bench/peers/read-output\n");
+        return;
+    }
+    ASSERT_EQ(th_system("%s spark %s %s --mode last > %s.spark.jsonl", spark, strcmp(format, "jsonl") == 0 ? "json" : format,
+                        dir, dir), 0);
+    ASSERT_EQ(th_system("python3 %s/tests/check_files.py --last %s < %s.spark.jsonl", src, truth_path, dir), 0);
 }
 
 static int is_space(unsigned char ch) {
