@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
 
+#include "tally/clock.h"
 #include "tally/log.h"
 
 #define GEN_EXIT_FAIL 1
@@ -235,12 +236,6 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Clock, random numbers                                                                             */
-
-static double now_mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int64_t now_epoch_us(void) {
     struct timespec ts;
@@ -700,7 +695,7 @@ static int kafka_open(gen_kafka_t *k, const gen_opts_t *o, char *errstr, size_t 
         goto fail;
     }
     /* The partition count, for explicit round-robin: retried while the broker or leaders come up. */
-    double deadline = now_mono() + 30.0;
+    double deadline = tally_mono_s() + 30.0;
     rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
@@ -720,7 +715,7 @@ static int kafka_open(gen_kafka_t *k, const gen_opts_t *o, char *errstr, size_t 
                      "scripts/kafka-local topic %s 4)", o->topic, o->bootstrap, o->topic);
             goto fail;
         }
-        if (now_mono() > deadline) {
+        if (tally_mono_s() > deadline) {
             snprintf(errstr, errstr_size, "no metadata for topic \"%s\" from %s within 30 s: %s", o->topic,
                      o->bootstrap, rd_kafka_err2str(e));
             goto fail;
@@ -797,13 +792,13 @@ typedef struct gen_bucket_s {
 } gen_bucket_t;
 
 static void bucket_init(gen_bucket_t *b, double rate) {
-    *b = (gen_bucket_t){.rate = rate, .cap = fmax(1.0, rate * 0.05), .tokens = 1.0, .last = now_mono()};
+    *b = (gen_bucket_t){.rate = rate, .cap = fmax(1.0, rate * 0.05), .tokens = 1.0, .last = tally_mono_s()};
 }
 
 /* Takes one token, sleeping until there is one (or a stop signal). Reads the clock only when empty. */
 static void bucket_take(gen_bucket_t *b, volatile sig_atomic_t *stop) {
     while (b->tokens < 1.0 && !*stop) {
-        double t = now_mono();
+        double t = tally_mono_s();
         b->tokens = fmin(b->cap, b->tokens + (t - b->last) * b->rate);
         b->last = t;
         if (b->tokens >= 1.0) break;
@@ -878,7 +873,7 @@ static inline size_t gen_line(gen_t *g) {
 
 static void progress(const gen_t *g, const gen_kafka_t *k, double t0, double *last_t, uint64_t *last_lines,
                      uint64_t *last_bytes) {
-    double t = now_mono();
+    double t = tally_mono_s();
     if (t - *last_t < GEN_PROGRESS_S) return;
     double dt = t - *last_t;
     if (k)
@@ -922,14 +917,14 @@ int main(int argc, char **argv) {
         tally_info("topic %s: %" PRId32 " partitions on %s", o.topic, k.partitions, o.bootstrap);
     }
 
-    double tb = now_mono();
+    double tb = tally_mono_s();
     if (o.from_file) {
         if (file_load(&g.file, o.from_file, err, sizeof(err))) {
             fprintf(stderr, "tally-gen: %s\n", err);
             goto out;
         }
         tally_info("%s: %zu lines, %zu words, %" PRIu32 " distinct (%.2f s)", o.from_file, g.file.nlines,
-                   g.file.ntoks, g.file.nwords, now_mono() - tb);
+                   g.file.ntoks, g.file.nwords, tally_mono_s() - tb);
     } else {
         if (vocab_build(&g.vocab, (uint32_t)o.vocab, (uint32_t)o.len_min, (uint32_t)o.len_max, o.seed, err,
                         sizeof(err))) {
@@ -945,7 +940,7 @@ int main(int argc, char **argv) {
         }
         rng_init(&g.rng, o.seed, 2);
         tally_info("vocabulary: %" PRIu32 " words of %" PRIu64 "..%" PRIu64 " letters, zipf %g (%.2f s)", g.vocab.n,
-                   o.len_min, o.len_max, o.zipf, now_mono() - tb);
+                   o.len_min, o.len_max, o.zipf, tally_mono_s() - tb);
     }
 
     struct sigaction sa = {.sa_handler = on_signal};
@@ -956,7 +951,7 @@ int main(int argc, char **argv) {
     gen_bucket_t bucket = {0};
     if (o.rate > 0) bucket_init(&bucket, o.rate);
     const uint64_t housekeep_mask = o.rate > 0 ? 0 : 1023; /* clock and poll every line when paced */
-    double t0 = now_mono(), last_t = t0;
+    double t0 = tally_mono_s(), last_t = t0;
     uint64_t last_lines = 0, last_bytes = 0;
     int32_t partition = 0;
     bool failed = false;
@@ -1020,7 +1015,7 @@ int main(int argc, char **argv) {
             failed = true;
         }
     }
-    double secs = now_mono() - t0;
+    double secs = tally_mono_s() - t0;
     if (failed) {
         if (o.truth) fprintf(stderr, "tally-gen: not writing --truth: some records were not delivered\n");
         goto out;

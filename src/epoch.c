@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/err.h"
@@ -17,12 +18,6 @@
 #include "tally/log.h"
 
 #define FINAL_ATTEMPTS 5 /* final epochs tried before a stop gives up (each after a rollback) */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 const char *tally_epoch_state_name(tally_epoch_state_t s) {
     static const char *const names[] = {"IDLE", "BARRIER", "DRAINING", "COMMITTING",
@@ -100,7 +95,7 @@ static bool begin(tally_epoch_t *ep) {
 static void request(tally_epoch_t *ep, bool final) {
     set_state(ep, final ? TALLY_EPOCH_DRAINING : TALLY_EPOCH_BARRIER);
     ep->epoch++;
-    ep->t0 = now_s();
+    ep->t0 = tally_mono_s();
     tally_pipeline_request(ep->pipe, ep->epoch, final);
 }
 
@@ -257,7 +252,7 @@ static int store(tally_epoch_t *ep) {
 static void finish(tally_epoch_t *ep) {
     bool final = ep->st == TALLY_EPOCH_DRAINING;
     set_state(ep, TALLY_EPOCH_COMMITTING);
-    double t_process = now_s() - ep->t0;
+    double t_process = tally_mono_s() - ep->t0;
     tally_pipeline_t *p = ep->pipe;
     size_t keys = tally_pipeline_out_keys(p);
     bool moved = false;
@@ -279,7 +274,7 @@ static void finish(tally_epoch_t *ep) {
         return;
     }
 
-    double t0 = now_s();
+    double t0 = tally_mono_s();
     rd_kafka_topic_partition_list_t *offsets = tally_pipeline_offsets(p, true, NULL);
     tally_txn_failure_t f;
     tally_txn_class_t cls = commit_output(ep, offsets, final, &f);
@@ -298,14 +293,14 @@ static void finish(tally_epoch_t *ep) {
         tally_epoch_fail(ep, f.status, "%s", f.why);
         return;
     }
-    double t_commit = now_s() - t0;
+    double t_commit = tally_mono_s() - t0;
     tally_crashpoint("after_commit", ep->epoch);
 
     set_state(ep, TALLY_EPOCH_STORING);
-    t0 = now_s();
+    t0 = tally_mono_s();
     if (store(ep)) return;
     tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = keys, .process_s = t_process, .commit_s = t_commit,
-                             .state_s = now_s() - t0, .each_change = each_change, .each_opaque = p};
+                             .state_s = tally_mono_s() - t0, .each_change = each_change, .each_opaque = p};
     for (int i = 0; i < p->nparts; i++) {
         rec.lines += atomic_exchange(&p->parts[i].lines, 0);
         rec.words += atomic_exchange(&p->parts[i].words, 0);

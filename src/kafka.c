@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tally/clock.h"
 #include "tally/engine.h"
 #include "tally/err.h"
 #include "tally/log.h"
@@ -191,23 +192,17 @@ rd_kafka_t *tally_kafka_producer_new(tally_kafka_hooks_t *h, const char *txn_id)
     return client_new(h, RD_KAFKA_PRODUCER, c, r, errstr, sizeof(errstr));
 }
 
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int tally_kafka_wait_topic(rd_kafka_t *rk, tally_kafka_hooks_t *h, const char *topic, const char *key) {
     rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     /* Short waits, serving the error callback between them: a refused login or TLS handshake raises
      * there and ends the start-up now, not after 30 s of retries. */
     rd_kafka_resp_err_t e;
-    double deadline = mono_s() + 30;
+    double deadline = tally_mono_s() + 30;
     do {
         e = rd_kafka_metadata(rk, 0, t, &md, 1000);
         if (e) rd_kafka_poll(rk, 100);
-    } while (e && !tally_fault_get(h->fault, NULL, 0) && mono_s() < deadline);
+    } while (e && !tally_fault_get(h->fault, NULL, 0) && tally_mono_s() < deadline);
     rd_kafka_topic_destroy(t);
     if (e) {
         char why[512];

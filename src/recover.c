@@ -17,6 +17,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/err.h"
@@ -39,12 +40,6 @@ static void fail(failure_t *f, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(f->errstr, f->size, fmt, ap);
     va_end(ap);
-}
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 typedef struct {
@@ -95,11 +90,11 @@ static int replay_range(const tally_config_t *conf, const char *topic, int32_t p
     rd_kafka_topic_partition_list_destroy(l);
     int r = 0;
     int64_t next = from;
-    double last = mono_s();
+    double last = tally_mono_s();
     for (;;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (!m) {
-            double idle = mono_s() - last;
+            double idle = tally_mono_s() - last;
             if (idle * 1e3 < conf->recovery_stall_ms) continue;
             fail(f, TALLY_EXIT_ERROR, "replay of %s[%d] [%" PRId64 ", %" PRId64 ") stalled at offset %" PRId64
                  ": nothing arrived for %.0f s (recovery.stall.timeout.ms=%d; is the broker reachable, the "
@@ -108,7 +103,7 @@ static int replay_range(const tally_config_t *conf, const char *topic, int32_t p
             r = TALLY_EKAFKA;
             break;
         }
-        last = mono_s();
+        last = tally_mono_s();
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             int64_t pos = m->offset;
             rd_kafka_message_destroy(m);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/err.h"
@@ -78,12 +79,6 @@ static bool code_is_replaceable(rd_kafka_resp_err_t code) {
     default:
         return false;
     }
-}
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void failure(tally_txn_failure_t *f, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -164,7 +159,7 @@ bool tally_txn_is_open(const tally_txn_t *t) { return t->open; }
  * transactional.id bumps the epoch; nothing uncommitted survives. Only a few in a row: a producer
  * that fails again at once is a real problem. */
 static int replace_producer(tally_txn_t *t, const char *why) {
-    double now = mono_s();
+    double now = tally_mono_s();
     if (now - t->replaced_at > 60) t->replacements = 0;
     if (++t->replacements > MAX_REPLACEMENTS) {
         tally_err("the producer failed %d times within a minute; giving up", t->replacements - 1);
@@ -186,9 +181,9 @@ static const char *const step_names[] = {"begin_transaction", "send_offsets_to_t
  * budget_ms in all; a retriable error past the bound counts as abortable. */
 static tally_txn_class_t run_step(tally_txn_t *t, step_t step, const rd_kafka_topic_partition_list_t *offsets,
                                   rd_kafka_consumer_group_metadata_t *cgmd, tally_txn_failure_t *f) {
-    double deadline = mono_s() + t->budget_ms / 1e3;
+    double deadline = tally_mono_s() + t->budget_ms / 1e3;
     for (int attempt = 1;; attempt++) {
-        int left_ms = (int)((deadline - mono_s()) * 1e3);
+        int left_ms = (int)((deadline - tally_mono_s()) * 1e3);
         int timeout = t->conf->transaction_timeout_ms < left_ms ? t->conf->transaction_timeout_ms : left_ms;
         if (timeout < 1000) timeout = 1000;
         rd_kafka_error_t *e = NULL;
@@ -221,9 +216,9 @@ static tally_txn_class_t run_step(tally_txn_t *t, step_t step, const rd_kafka_to
             t->last_code = RD_KAFKA_RESP_ERR__FATAL; /* not a state a new producer clears */
             return TALLY_TXN_FATAL;
         }
-        if (attempt >= MAX_ATTEMPTS || mono_s() >= deadline) {
+        if (attempt >= MAX_ATTEMPTS || tally_mono_s() >= deadline) {
             tally_warn("%s; giving up on this epoch after %d attempts in %.0f s", f->why, attempt,
-                       t->budget_ms / 1e3 - (deadline - mono_s()));
+                       t->budget_ms / 1e3 - (deadline - tally_mono_s()));
             return TALLY_TXN_ABORTABLE;
         }
         tally_warn("%s; retrying (%d)", f->why, attempt);

@@ -2,6 +2,7 @@
 /* Broker helpers for the kafka and fault suites. */
 #include "harness.h"
 #include "kclient.h"
+#include "tally/clock.h"
 
 #include <stdarg.h>
 #include <sys/mount.h>
@@ -9,11 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-double th_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+double th_now(void) { return tally_mono_s(); }
 
 const char *th_bootstrap(void) {
     const char *b = getenv("TALLY_BOOTSTRAP");

@@ -6,13 +6,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-double tally_snap_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "tally/clock.h"
+
+double tally_snap_now(void) { return tally_mono_s(); }
 
 tally_blob_t *tally_blob_new(const tally_buf_t *b, const size_t *item_end, size_t nitems) {
     if (!tally_buf_ok(b)) return NULL;
