@@ -2,7 +2,8 @@
 /* hotpath: tally's per-word path without Kafka, on Zipf text generated in memory: tokenize, XXH3, route
  * to a worker, batch builder (pre-combining repeats), wordtab apply (find or insert, add, mark dirty).
  * Stages are timed cumulatively (tokenize; + XXH3; + route and batch; + apply), then the full path with
- * a partition thread and a worker thread joined by a tally_spsc ring, as in the engine.
+ * a partition thread and a worker thread joined by a tally_spsc ring, as in the engine. A separate
+ * stage times the output record encoder (tally_json_word_count) on every word of the text.
  * Each thread owns its builders and tables; a batch pushed on the ring belongs to the worker. */
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,6 +19,7 @@
 #include <xxhash.h>
 
 #include "tally/batch.h"
+#include "tally/json.h"
 #include "tally/spsc.h"
 #include "tally/tokenize.h"
 #include "tally/wordtab.h"
@@ -27,6 +29,7 @@
 typedef struct {
     uint64_t lines, vocab, wpl, workers, ring, passes, seed;
     double zipf;
+    const char *only; /* --stage: run only that one (NULL: all) */
 } hp_opts_t;
 
 typedef struct {
@@ -153,11 +156,34 @@ static void worker_trigger(hp_worker_t *w) { /* what a trigger does to the dirty
 
 /* ---- single-threaded stages -------------------------------------------------------------------- */
 
-enum { ST_TOKENIZE, ST_HASH, ST_BATCH, ST_FULL, ST_N };
+enum { ST_TOKENIZE, ST_HASH, ST_BATCH, ST_FULL, ST_JSON, ST_N };
 static const char *const stage_name[ST_N] = {"tokenize", "tokenize+xxh3", "tokenize+xxh3+route+batch",
-                                             "tokenize+xxh3+route+batch+wordtab"};
+                                             "tokenize+xxh3+route+batch+wordtab", "json"};
 
-static uint64_t run_stage(const hp_text_t *t, int stage, int nworkers, hp_worker_t *ws) {
+/* The output record of every word of the text, with counts of 1 to 8 digits (as a trigger emits them,
+ * one record per changed word; here one per word so the figure is per word). */
+__attribute__((noinline)) static uint64_t run_json(const hp_text_t *t) {
+    char out[TALLY_JSON_MAX(64)];
+    uint64_t sink = 0, words = 0;
+    for (uint64_t i = 0; i < t->nlines; i++) {
+        tally_tokenizer_t tk;
+        const uint8_t *w;
+        size_t len;
+        tally_tokenizer_init(&tk, t->text + t->start[i], t->start[i + 1] - t->start[i]);
+        while (tally_tokenizer_next(&tk, &w, &len)) {
+            int64_t count = (int64_t)((words * 2654435761u) % 100000000u);
+            sink += tally_json_word_count(out, w, len, count);
+            sink += (uint8_t)out[len];
+            words++;
+        }
+    }
+    if (sink == 42) fputc(' ', stderr);
+    return words;
+}
+
+/* Not inlined: callgrind --toggle-collect=run_stage counts a stage's instructions alone. */
+__attribute__((noinline)) static uint64_t run_stage(const hp_text_t *t, int stage, int nworkers, hp_worker_t *ws) {
+    if (stage == ST_JSON) return run_json(t);
     tally_batch_builder_t *bb = xmalloc(sizeof(*bb) * (size_t)nworkers);
     for (int i = 0; i < nworkers; i++) tally_batch_builder_init(&bb[i]);
     uint64_t sink = 0, words = 0;
@@ -263,12 +289,14 @@ static uint64_t parse_count(const char *s) {
 
 static void usage(FILE *out) {
     fputs("Usage: hotpath [--lines N] [--vocab V] [--zipf S] [--words-per-line N] [--workers W]\n"
-          "               [--ring CAP] [--passes K] [--seed N]\n"
+          "               [--ring CAP] [--passes K] [--seed N] [--stage NAME]\n"
           "\n"
           "tally's per-word path without Kafka on Zipf text generated in memory. For each stage (cumulative:\n"
           "tokenize; + XXH3; + route to W workers and batch with pre-combine; + wordtab apply) one thread runs\n"
           "the text K times and the best pass is printed; then the full path on two threads (a partition\n"
-          "thread and one worker joined by a tally_spsc ring of CAP batches). One line per result:\n"
+          "thread and one worker joined by a tally_spsc ring of CAP batches); then stage json, the output record\n"
+          "of every word (tally_json_word_count, counts of 1-8 digits). --stage NAME runs only that stage\n"
+          "(tokenize, xxh3, batch, wordtab, json, spsc), e.g. under valgrind. One line per result:\n"
           "  hotpath mode=M stage=S threads=T lines=N words=W vocab=V zipf=Z wpl=L seconds=S words_per_s=X\n"
           "          per_core=Y\n"
           "per_core = words / process CPU seconds of that pass. Defaults: --lines 2M --vocab 100000\n"
@@ -284,10 +312,11 @@ int main(int argc, char **argv) {
         {"zipf", required_argument, NULL, 'z'},   {"words-per-line", required_argument, NULL, 'w'},
         {"workers", required_argument, NULL, 'W'}, {"ring", required_argument, NULL, 'r'},
         {"passes", required_argument, NULL, 'p'}, {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"stage", required_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "l:v:z:w:W:r:p:s:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "l:v:z:w:W:r:p:s:S:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'l': o.lines = parse_count(optarg); break;
         case 'v': o.vocab = parse_count(optarg); break;
@@ -297,6 +326,7 @@ int main(int argc, char **argv) {
         case 'r': o.ring = parse_count(optarg); break;
         case 'p': o.passes = parse_count(optarg); break;
         case 's': o.seed = parse_count(optarg); break;
+        case 'S': o.only = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -306,6 +336,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "hotpath: bad parameters (workers 1..%d, ring a power of two)\n", HP_MAX_WORKERS);
         return 2;
     }
+    static const char *const short_name[ST_N + 1] = {"tokenize", "xxh3", "batch", "wordtab", "json", "spsc"};
+    int only = -1;
+    for (int k = 0; o.only && k <= ST_N; k++)
+        if (strcmp(o.only, short_name[k]) == 0) only = k;
+    if (o.only && only < 0) { fprintf(stderr, "hotpath: unknown stage '%s'\n", o.only); return 2; }
     double g0 = mono_s();
     hp_text_t t = make_text(&o);
     fprintf(stderr, "hotpath: generated %" PRIu64 " lines, %" PRIu64 " words, %.1f MB in %.1f s\n", t.nlines,
@@ -313,6 +348,7 @@ int main(int argc, char **argv) {
 
     int nw = (int)o.workers;
     for (int stage = 0; stage < ST_N; stage++) {
+        if (only >= 0 && stage != only) continue;
         double best = 0, best_cpu = 0;
         hp_worker_t *ws = calloc((size_t)nw, sizeof(*ws));
         for (int k = 0; k < nw; k++) ws[k].tab = tally_wordtab_new();
@@ -337,6 +373,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
     }
 
+    if (only >= 0 && only != ST_N) goto done;
     double best = 0, best_cpu = 0;
     uint64_t waits = 0;
     hp_pipe_t p = {.t = &t};
@@ -359,6 +396,7 @@ int main(int argc, char **argv) {
     tally_wordtab_destroy(p.w.tab);
     free(p.w.dirty);
     tally_spsc_term(&p.ring);
+done:
     free(t.text);
     free(t.start);
     return 0;

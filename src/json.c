@@ -3,8 +3,6 @@
  * WHATWG): each maximal prefix of a valid sequence that is cut short becomes one U+FFFD. */
 #include "tally/json.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -40,12 +38,30 @@ static size_t utf8_seq(const uint8_t *s, size_t n, size_t *bad) {
     return need;
 }
 
+/* True when none of the 8 bytes of x needs escaping or UTF-8 checking: each is 0x20..0x7f and not
+ * '"' or '\\' (the exact "has a byte less than n" and "has a zero byte" tests of Bit Twiddling Hacks). */
+static inline int plain8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t ctl = (x - ones * 0x20) & ~x;          /* a byte < 0x20 (or >= 0x80, tested below) */
+    uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+    uint64_t q = (quote - ones) & ~quote, b = (bslash - ones) & ~bslash;
+    return ((x | ctl | q | b) & highs) == 0;
+}
+
 size_t tally_json_escape(char *out, const uint8_t *s, size_t len) {
     char *o = out;
     size_t i = 0;
     while (i < len) {
+        /* Plain ASCII 8 bytes a step: out has 6 bytes for each input byte, so 8 always fit. */
+        uint64_t x;
+        if (len - i >= 8 && (memcpy(&x, s + i, 8), plain8(x))) {
+            memcpy(o, &x, 8);
+            o += 8;
+            i += 8;
+            continue;
+        }
         uint8_t c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if ((uint8_t)(c - 0x20) < 0x60 && c != '"' && c != '\\') {
             *o++ = (char)c;
             i++;
             continue;
@@ -80,13 +96,53 @@ size_t tally_json_escape(char *out, const uint8_t *s, size_t len) {
     return (size_t)(o - out);
 }
 
+/* Decimal digits of v written backwards ending at end; returns where they start. Two digits a step
+ * from a table: the record's count is the only number tally writes per output record, and sprintf's
+ * format parsing cost most of the record's time. */
+static char *format_u64(char *end, uint64_t v) {
+    static const char pairs[201] = "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+                                   "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    while (v > UINT32_MAX) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * r, 2);
+    }
+    uint32_t u = (uint32_t)v; /* most counts: 32-bit division by a constant is cheaper */
+    while (u >= 100) {
+        unsigned r = u % 100;
+        u /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        end -= 2;
+        memcpy(end, pairs + 2 * u, 2);
+    } else {
+        *--end = (char)('0' + u);
+    }
+    return end;
+}
+
 size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t count) {
-    static const char head[] = "{\"word\":\"";
+    static const char head[] = "{\"word\":\"", mid[] = "\",\"count\":";
     char *o = out;
     memcpy(o, head, sizeof(head) - 1);
     o += sizeof(head) - 1;
     o += tally_json_escape(o, word, len);
-    o += sprintf(o, "\",\"count\":%" PRId64 "}", count);
+    memcpy(o, mid, sizeof(mid) - 1);
+    o += sizeof(mid) - 1;
+    if (count < 0) *o++ = '-';
+    /* The magnitude in unsigned arithmetic: -INT64_MIN does not fit an int64_t. */
+    uint64_t mag = count < 0 ? 0 - (uint64_t)count : (uint64_t)count;
+    /* Digits end at tmp + 20, so a fixed 20-byte copy from where they start stays inside tmp; the
+     * bytes after them land within TALLY_JSON_MAX (at most 9 + 6 len + 10 + 1 + 20 bytes are
+     * touched) and past the returned length. */
+    char tmp[40];
+    char *d = format_u64(tmp + 20, mag);
+    memcpy(o, d, 20);
+    o += tmp + 20 - d;
+    *o++ = '}';
     return (size_t)(o - out);
 }
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the JSON record encoder (src/json.c): every byte value, the escapes, UTF-8 that
  * passes through, invalid UTF-8 replaced per the maximal-subpart rule, counts, the length bound,
- * and random bytes checked against a reference written apart (tests/json_check.h). */
+ * and random bytes checked against a reference written apart (tests/json_check.h); and byte for byte
+ * against the encoder as it was before its hand-written number formatter (sprintf). */
 #include "harness.h"
 #include "unit.h"
 #include "json_check.h"
 
 #include "tally/json.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -294,6 +296,160 @@ static void test_reference_self_check(void) {
     }
 }
 
+/* ---- the encoder before round two of the performance work, kept as the byte-exact reference ---- */
+
+static size_t old_utf8_seq(const uint8_t *s, size_t n, size_t *bad) {
+    uint8_t c = s[0];
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i < need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need;
+}
+
+static size_t old_escape(char *out, const uint8_t *s, size_t len) {
+    static const char hexdig[] = "0123456789abcdef";
+    char *o = out;
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                *o++ = 'u'; *o++ = '0'; *o++ = '0';
+                *o++ = hexdig[c >> 4]; *o++ = hexdig[c & 15];
+            }
+            i++;
+            continue;
+        }
+        size_t bad = 0, n = old_utf8_seq(s + i, len - i, &bad);
+        if (n) {
+            memcpy(o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            *o++ = (char)0xEF; *o++ = (char)0xBF; *o++ = (char)0xBD; /* U+FFFD */
+            i += bad;
+        }
+    }
+    return (size_t)(o - out);
+}
+
+static size_t old_word_count(char *out, const uint8_t *word, size_t len, int64_t count) {
+    static const char head[] = "{\"word\":\"";
+    char *o = out;
+    memcpy(o, head, sizeof(head) - 1);
+    o += sizeof(head) - 1;
+    o += old_escape(o, word, len);
+    o += sprintf(o, "\",\"count\":%" PRId64 "}", count);
+    return (size_t)(o - out);
+}
+
+/* New and old encoder on the same word and count: the same bytes; the new one in a heap buffer of
+ * exactly TALLY_JSON_MAX(len) bytes (AddressSanitizer, valgrind), the escape alone too. */
+static void same_as_old(const uint8_t *w, size_t len, int64_t count) {
+    char *got = malloc(TALLY_JSON_MAX(len)), *want = malloc(TALLY_JSON_MAX(len) + 1);
+    char *eg = malloc(6 * len + 1), *ew = malloc(6 * len + 1);
+    ASSERT(got && want && eg && ew);
+    size_t ng = tally_json_word_count(got, w, len, count), nw = old_word_count(want, w, len, count);
+    if (ng != nw || memcmp(got, want, nw) != 0) {
+        fprintf(stderr, "input:");
+        for (size_t i = 0; i < len; i++) fprintf(stderr, " %02x", w[i]);
+        TH_FAIL("\ncount %" PRId64 ": new %.*s, old %s", count, (int)ng, got, want);
+    }
+    size_t eg_n = tally_json_escape(eg, w, len), ew_n = old_escape(ew, w, len);
+    ASSERT_MEM_EQ(eg, eg_n, ew, ew_n);
+    free(got);
+    free(want);
+    free(eg);
+    free(ew);
+}
+
+static void test_same_as_old(void) {
+    /* Counts: the edges, every power of ten and its neighbours, both signs. */
+    int64_t counts[200];
+    size_t nc = 0;
+    counts[nc++] = 0;
+    counts[nc++] = INT64_MAX;
+    counts[nc++] = INT64_MIN;
+    counts[nc++] = INT64_MIN + 1;
+    counts[nc++] = INT64_MAX - 1;
+    counts[nc++] = (int64_t)UINT32_MAX;
+    counts[nc++] = (int64_t)UINT32_MAX + 1;
+    counts[nc++] = -(int64_t)UINT32_MAX;
+    counts[nc++] = -(int64_t)UINT32_MAX - 1;
+    for (int64_t p = 1; nc + 6 <= 200; p *= 10) {
+        counts[nc++] = p;
+        counts[nc++] = p - 1;
+        counts[nc++] = p + 1;
+        counts[nc++] = -p;
+        counts[nc++] = -p + 1;
+        counts[nc++] = -p - 1;
+        if (p > INT64_MAX / 10) break;
+    }
+    static const uint8_t words[][24] = {{'c', 'a', 't'}, {0}, {'"', '\\', 0x01, 0x7f, 0x80, 0xe2, 0x82},
+                                        {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q'}};
+    static const size_t wlen[] = {3, 0, 7, 17};
+    for (size_t i = 0; i < nc; i++)
+        for (size_t k = 0; k < 4; k++) same_as_old(words[k], wlen[k], counts[i]);
+    /* Every byte value at every place of an 8-byte-aligned run of plain ASCII (the 8-byte step). */
+    uint8_t w[40];
+    for (int b = 0; b < 256; b++)
+        for (size_t len = 1; len <= 40; len++)
+            for (size_t at = 0; at < len; at++) {
+                memset(w, 'a' + (int)(len % 26), len);
+                w[at] = (uint8_t)b;
+                same_as_old(w, len, (int64_t)(at * 1000003u));
+            }
+    /* Random words (bytes, valid UTF-8, plain ASCII) of 0..64 bytes with random counts of any size. */
+    for (int k = 0; k < 100000; k++) {
+        uint8_t r[64];
+        size_t len = (size_t)(rng() % 65);
+        switch (k % 3) {
+        case 0: for (size_t i = 0; i < len; i++) r[i] = random_byte(); break;
+        case 1: len = random_valid(r, len); break;
+        default: for (size_t i = 0; i < len; i++) r[i] = (uint8_t)(0x20 + rng() % 95); break;
+        }
+        uint64_t x = rng();
+        int64_t count = (int64_t)(x >> (rng() % 64)); /* every number of digits */
+        if (k % 2) count = -count;
+        same_as_old(r, len, count);
+    }
+}
+
 int main(void) {
     RUN(test_every_byte);
     RUN(test_valid_utf8_passes);
@@ -302,6 +458,7 @@ int main(void) {
     RUN(test_max_length);
     RUN(test_reference_self_check);
     RUN(test_random);
+    RUN(test_same_as_old);
     RUN_SUMMARY("json");
     return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the tokenizer (include/tally/tokenize.h, src/tokenize.c): the whitespace class of
- * every byte, edge cases, and agreement with a naive reference splitter on random input. */
+ * every byte, edge cases, and agreement with a naive reference splitter on random input; every test
+ * runs once per implementation (scalar, SSE2), and the two are compared on adversarial input. */
 #include "harness.h"
 #include "unit.h"
 
@@ -41,13 +42,16 @@ static size_t ref_split(const uint8_t *s, size_t len, span_t *spans, size_t max)
     return n;
 }
 
+/* The implementation under test: main() runs the tests once for each. */
+static tally_tokenizer_next_fn impl = tally_tokenizer_next_scalar;
+
 /* Runs the tokenizer over s; returns the number of words, writing at most max spans. */
 static size_t tok_split(const uint8_t *s, size_t len, span_t *spans, size_t max) {
     tally_tokenizer_t t;
     const uint8_t *w;
     size_t wl, n = 0;
     tally_tokenizer_init(&t, s, len);
-    while (tally_tokenizer_next(&t, &w, &wl)) {
+    while (impl(&t, &w, &wl)) {
         ASSERT(w >= s && w + wl <= s + len);
         if (n < max) {
             spans[n].off = (size_t)(w - s);
@@ -56,8 +60,8 @@ static size_t tok_split(const uint8_t *s, size_t len, span_t *spans, size_t max)
         n++;
     }
     /* Once done it stays done. */
-    ASSERT(!tally_tokenizer_next(&t, &w, &wl));
-    ASSERT(!tally_tokenizer_next(&t, &w, &wl));
+    ASSERT(!impl(&t, &w, &wl));
+    ASSERT(!impl(&t, &w, &wl));
     return n;
 }
 
@@ -105,7 +109,7 @@ static void test_empty(void) {
     const uint8_t *w;
     size_t wl;
     tally_tokenizer_init(&t, NULL, 12345);
-    ASSERT(!tally_tokenizer_next(&t, &w, &wl));
+    ASSERT(!impl(&t, &w, &wl));
 }
 
 static void test_whitespace_only(void) {
@@ -182,7 +186,7 @@ static void test_many_words(void) {
     const uint8_t *w;
     size_t wl, n = 0;
     tally_tokenizer_init(&t, buf, len);
-    while (tally_tokenizer_next(&t, &w, &wl)) {
+    while (impl(&t, &w, &wl)) {
         ASSERT_EQ(wl, 1);
         ASSERT_EQ(w - buf, 2 * n);
         ASSERT_EQ(*w, 'a' + n % 26);
@@ -223,7 +227,130 @@ static void test_random_vs_reference(void) {
     ASSERT_GT(total_words, 10000); /* the generator really made words */
 }
 
-int main(void) {
+/* ---- the two implementations against each other ----------------------------------------------- */
+
+#ifdef TALLY_TOKENIZE_SSE2
+enum { CMP_MAX = 512 };
+
+/* Both implementations over s (copied into a buffer of exactly len bytes, so AddressSanitizer sees a
+ * read past the end), plain and with the max.word.bytes rule for several limits: same words, same
+ * drops. Returns the number of words. */
+static size_t cmp_impls(const uint8_t *src, size_t len) {
+    uint8_t *s = malloc(len ? len : 1);
+    ASSERT(s);
+    if (len) memcpy(s, src, len);
+    span_t a[CMP_MAX], b[CMP_MAX];
+    impl = tally_tokenizer_next_scalar;
+    size_t na = tok_split(s, len, a, CMP_MAX);
+    impl = tally_tokenizer_next_sse2;
+    size_t nb = tok_split(s, len, b, CMP_MAX);
+    if (na != nb) TH_FAIL("len %zu: scalar %zu words, sse2 %zu", len, na, nb);
+    for (size_t i = 0; i < na && i < CMP_MAX; i++)
+        if (a[i].off != b[i].off || a[i].len != b[i].len)
+            TH_FAIL("len %zu word %zu: scalar [%zu,+%zu), sse2 [%zu,+%zu)", len, i, a[i].off, a[i].len, b[i].off,
+                    b[i].len);
+    static const size_t maxes[] = {0, 1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 100};
+    for (size_t k = 0; k < sizeof(maxes) / sizeof(maxes[0]); k++) {
+        tally_tokenizer_t ta, tb;
+        tally_tokenizer_init(&ta, s, len);
+        tally_tokenizer_init(&tb, s, len);
+        uint64_t da = 0, db = 0;
+        for (;;) {
+            const uint8_t *wa = NULL, *wb = NULL;
+            size_t la = 0, lb = 0;
+            bool ga = tally_tokenizer_next_counted_with(&ta, tally_tokenizer_next_scalar, maxes[k], &wa, &la, &da);
+            bool gb = tally_tokenizer_next_counted_with(&tb, tally_tokenizer_next_sse2, maxes[k], &wb, &lb, &db);
+            ASSERT_EQ(ga, gb);
+            ASSERT_EQ(da, db);
+            if (!ga) break;
+            ASSERT(wa == wb && la == lb && la <= maxes[k]);
+        }
+    }
+    /* The build's tally_tokenizer_next_counted is one of them. */
+    tally_tokenizer_t t;
+    tally_tokenizer_init(&t, s, len);
+    const uint8_t *w;
+    size_t wl, n = 0;
+    uint64_t dropped = 0;
+    while (tally_tokenizer_next_counted(&t, SIZE_MAX, &w, &wl, &dropped)) n++;
+    ASSERT_EQ(n, na);
+    ASSERT_EQ(dropped, 0);
+    free(s);
+    return na;
+}
+
+/* Every byte value alone, in runs, and at the places the 16-byte scan cares about (first, last, the
+ * 15/16/17th byte, the line's end) of lines of 0..100 bytes. */
+static void test_impls_every_byte(void) {
+    uint8_t buf[101];
+    for (int b = 0; b < 256; b++) {
+        for (size_t len = 0; len <= 100; len++) {
+            memset(buf, b, len);
+            cmp_impls(buf, len);
+            size_t at[] = {0, 1, 14, 15, 16, 17, 31, 32, 33, len - 1, len - 2, len - 15, len - 16, len - 17};
+            for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+                if (at[i] >= len) continue;
+                memset(buf, 'x', len);
+                buf[at[i]] = (uint8_t)b;
+                cmp_impls(buf, len);
+                memset(buf, ' ', len);
+                buf[at[i]] = (uint8_t)b;
+                cmp_impls(buf, len);
+            }
+        }
+    }
+}
+
+/* One or two words placed at every offset and length around the 16-byte boundaries, in lines of
+ * every length up to 100, padded with each whitespace byte or with more words. */
+static void test_impls_boundaries(void) {
+    static const uint8_t ws[] = {' ', '\t', '\n', '\v', '\f', '\r'};
+    uint8_t buf[100];
+    for (size_t len = 0; len <= 100; len++)
+        for (size_t off = 0; off < len && off < 40; off++)
+            for (size_t wl = 1; off + wl <= len && wl <= 40; wl++) {
+                uint8_t pad = ws[(len + off + wl) % 6];
+                memset(buf, pad, len);
+                for (size_t i = 0; i < wl; i++) buf[off + i] = (uint8_t)(0x80 + i);
+                ASSERT_EQ(cmp_impls(buf, len), 1);
+                /* the word at the end of the line instead */
+                memset(buf, pad, len);
+                memset(buf + len - wl, 'z', wl);
+                ASSERT_EQ(cmp_impls(buf, len), 1);
+                /* a second word one whitespace byte after the first */
+                if (off + wl + 1 < len) {
+                    memset(buf, pad, len);
+                    memset(buf + off, 'a', wl);
+                    buf[off + wl + 1] = 'b';
+                    ASSERT_EQ(cmp_impls(buf, len), 2);
+                }
+            }
+}
+
+/* Random lines of 0..100 bytes (and some longer): any bytes, mostly whitespace, mostly words, and
+ * bytes drawn only from the edges of the whitespace class (0x08..0x0e, 0x1f..0x21, 0x00, 0xff). */
+static void test_impls_random(void) {
+    static const uint8_t ws[] = {' ', '\t', '\n', '\v', '\f', '\r'};
+    static const uint8_t edge[] = {0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x1f, 0x20, 0x21, 0x00, 0xff, 0x89, 0xa0};
+    uint8_t buf[CMP_MAX];
+    size_t words = 0;
+    for (int k = 0; k < 200000; k++) {
+        size_t len = k % 50 == 0 ? (size_t)(rng() % CMP_MAX) : (size_t)(rng() % 101);
+        unsigned mode = (unsigned)(rng() % 4);
+        for (size_t i = 0; i < len; i++) {
+            uint64_t r = rng();
+            if (mode == 3) buf[i] = edge[(r >> 8) % sizeof(edge)];
+            else if (r % 100 < (mode == 1 ? 70u : mode == 2 ? 10u : 0u)) buf[i] = ws[(r >> 8) % 6];
+            else buf[i] = (uint8_t)(r >> 16);
+        }
+        words += cmp_impls(buf, len);
+    }
+    ASSERT_GT(words, 100000);
+}
+#endif
+
+static void run_all(const char *name) {
+    printf("# implementation: %s\n", name);
     RUN(test_byte_classes);
     RUN(test_empty);
     RUN(test_whitespace_only);
@@ -232,6 +359,20 @@ int main(void) {
     RUN(test_long_word);
     RUN(test_many_words);
     RUN(test_random_vs_reference);
+}
+
+int main(void) {
+    impl = tally_tokenizer_next_scalar;
+    run_all("scalar");
+#ifdef TALLY_TOKENIZE_SSE2
+    impl = tally_tokenizer_next_sse2;
+    run_all("sse2");
+    RUN(test_impls_every_byte);
+    RUN(test_impls_boundaries);
+    RUN(test_impls_random);
+#else
+    printf("# no SSE2 in this build: the scalar implementation only\n");
+#endif
     RUN_SUMMARY("tokenize");
     return 0;
 }
