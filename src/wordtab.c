@@ -1,18 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Open-addressing table of pointers into an arena of entries: lookups compare the stored hash first,
- * growth rehashes pointers only, and entries never move.
- *
- * A slot holds the entry's address with the top 16 bits of its hash in the address's top 16 bits,
- * which user-space addresses leave zero (48-bit virtual addresses on x86-64 and arm64). A probe
- * compares that tag before it reads the entry, so a slot of another word seldom costs a cache miss.
- * Should an address ever use those bits (57-bit address spaces, pointer tagging), the table drops
- * the tags for good and compares entries as before. */
+ * growth rehashes pointers only, and entries never move. */
 #include "tally/wordtab.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define TAG_BITS (~UINT64_C(0) << 48)
 
 #define ARENA_CHUNK (1u << 20)
 
@@ -23,8 +15,7 @@ typedef struct arena_chunk_s {
 } arena_chunk_t;
 
 struct tally_wordtab_s {
-    uint64_t *slots;    /* 0: empty; else address | (hash & tag_mask) */
-    uint64_t tag_mask;  /* TAG_BITS, or 0 once an address had bits there */
+    tally_word_t **slots;
     size_t mask;
     size_t count;
     arena_chunk_t *chunks;
@@ -37,12 +28,7 @@ tally_wordtab_t *tally_wordtab_new(void) {
     t->slots = calloc(1024, sizeof(*t->slots));
     if (!t->slots) { free(t); return NULL; }
     t->mask = 1023;
-    t->tag_mask = TAG_BITS;
     return t;
-}
-
-static inline tally_word_t *slot_word(const tally_wordtab_t *t, uint64_t s) {
-    return (tally_word_t *)(uintptr_t)(s & ~t->tag_mask);
 }
 
 static void free_chunks(tally_wordtab_t *t) {
@@ -69,31 +55,21 @@ void tally_wordtab_clear(tally_wordtab_t *t) {
 
 tally_word_t *tally_wordtab_find(tally_wordtab_t *t, uint64_t hash, const uint8_t *word, uint32_t len) {
     size_t i = (size_t)hash & t->mask;
-    uint64_t tag = hash & t->tag_mask;
-    for (uint64_t s; (s = t->slots[i]); i = (i + 1) & t->mask) {
-        if ((s & t->tag_mask) != tag) continue;
-        tally_word_t *w = slot_word(t, s);
+    for (tally_word_t *w; (w = t->slots[i]); i = (i + 1) & t->mask)
         if (w->hash == hash && w->len == len && memcmp(w->bytes, word, len) == 0) return w;
-    }
     return NULL;
-}
-
-/* An address with bits under TAG_BITS: strip the tags (every address so far had none there). */
-static void drop_tags(tally_wordtab_t *t) {
-    for (size_t i = 0; i <= t->mask; i++) t->slots[i] &= ~t->tag_mask;
-    t->tag_mask = 0;
 }
 
 static int grow(tally_wordtab_t *t) {
     size_t n = (t->mask + 1) * 2;
-    uint64_t *s = calloc(n, sizeof(*s));
+    tally_word_t **s = calloc(n, sizeof(*s));
     if (!s) return -1;
     for (size_t i = 0; i <= t->mask; i++) {
-        uint64_t v = t->slots[i];
-        if (!v) continue;
-        size_t j = (size_t)slot_word(t, v)->hash & (n - 1);
+        tally_word_t *w = t->slots[i];
+        if (!w) continue;
+        size_t j = (size_t)w->hash & (n - 1);
         while (s[j]) j = (j + 1) & (n - 1);
-        s[j] = v;
+        s[j] = w;
     }
     free(t->slots);
     t->slots = s;
@@ -129,11 +105,9 @@ tally_word_t *tally_wordtab_insert(tally_wordtab_t *t, uint64_t hash, const uint
     w->len = len;
     w->dirty = 0;
     memcpy(w->bytes, word, len);
-    uint64_t addr = (uint64_t)(uintptr_t)w;
-    if (addr & t->tag_mask) drop_tags(t);
     size_t i = (size_t)hash & t->mask;
     while (t->slots[i]) i = (i + 1) & t->mask;
-    t->slots[i] = addr | (hash & t->tag_mask);
+    t->slots[i] = w;
     t->count++;
     return w;
 }
@@ -146,5 +120,5 @@ size_t tally_wordtab_bytes(const tally_wordtab_t *t) {
 
 void tally_wordtab_foreach(tally_wordtab_t *t, void (*fn)(tally_word_t *w, void *opaque), void *opaque) {
     for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i]) fn(slot_word(t, t->slots[i]), opaque);
+        if (t->slots[i]) fn(t->slots[i], opaque);
 }
