@@ -38,6 +38,20 @@ static size_t utf8_seq(const uint8_t *s, size_t n, size_t *bad) {
     return need;
 }
 
+/* Copies the UTF-8 sequence at s[*i] to o, or U+FFFD for its maximal invalid subpart; advances *i
+ * and returns the new end of o. */
+static inline char *put_utf8(char *o, const uint8_t *s, size_t len, size_t *i) {
+    size_t bad = 0, n = utf8_seq(s + *i, len - *i, &bad);
+    if (n) {
+        memcpy(o, s + *i, n);
+        *i += n;
+        return o + n;
+    }
+    *o++ = (char)0xEF; *o++ = (char)0xBF; *o++ = (char)0xBD; /* U+FFFD */
+    *i += bad;
+    return o;
+}
+
 /* True when none of the 8 bytes of x needs escaping or UTF-8 checking: each is 0x20..0x7f and not
  * '"' or '\\' (the exact "has a byte less than n" and "has a zero byte" tests of Bit Twiddling Hacks). */
 static inline int plain8(uint64_t x) {
@@ -83,15 +97,7 @@ size_t tally_json_escape(char *out, const uint8_t *s, size_t len) {
             i++;
             continue;
         }
-        size_t bad = 0, n = utf8_seq(s + i, len - i, &bad);
-        if (n) {
-            memcpy(o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            *o++ = (char)0xEF; *o++ = (char)0xBF; *o++ = (char)0xBD; /* U+FFFD */
-            i += bad;
-        }
+        o = put_utf8(o, s, len, &i);
     }
     return (size_t)(o - out);
 }
@@ -148,16 +154,6 @@ size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t
 
 size_t tally_utf8_clean(char *out, const uint8_t *s, size_t len) {
     char *o = out;
-    for (size_t i = 0; i < len;) {
-        size_t bad = 0, n = s[i] < 0x80 ? 1 : utf8_seq(s + i, len - i, &bad);
-        if (n) {
-            memcpy(o, s + i, n);
-            o += n;
-            i += n;
-        } else {
-            *o++ = (char)0xEF; *o++ = (char)0xBF; *o++ = (char)0xBD; /* U+FFFD */
-            i += bad;
-        }
-    }
+    for (size_t i = 0; i < len;) o = put_utf8(o, s, len, &i);
     return (size_t)(o - out);
 }
