@@ -833,7 +833,8 @@ static void test_files(void) {
 static void test_shipped_conf(void) {
     const char *root = getenv("TALLY_SOURCE_DIR");
     if (!root) root = ".";
-    const char *names[] = {"wordcount.properties", "console.properties", "example-full.properties"};
+    const char *names[] = {"wordcount.properties", "console.properties", "example-full.properties",
+                           "parquet.properties"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[1024], err[512];
         snprintf(path, sizeof(path), "%s/conf/%s", root, names[i]);
@@ -854,6 +855,10 @@ static void test_shipped_conf(void) {
         }
         if (i == 1) ASSERT_EQ(c.sink, TALLY_SINK_CONSOLE);
         if (i == 2) ASSERT_EQ(c.kafka_cnt, 0); /* the kafka.* examples are commented out */
+        if (i == 3) {
+            ASSERT_EQ(c.sink, TALLY_SINK_FILES);
+            ASSERT_EQ(c.output_format, TALLY_FORMAT_PARQUET);
+        }
         tally_config_term(&c);
     }
 }

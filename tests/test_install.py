@@ -53,7 +53,8 @@ def main():
     mandir = os.path.join(prefix, opts['mandir'])
     docdir = os.path.join(prefix, opts['datadir'], 'doc', 'tally')
     examples = [os.path.join(docdir, 'examples', n)
-                for n in ('wordcount.properties', 'console.properties', 'example-full.properties')]
+                for n in ('wordcount.properties', 'console.properties', 'example-full.properties',
+                          'parquet.properties')]
     for p in [tally, os.path.join(mandir, 'man1', 'tally.1'), os.path.join(docdir, 'README.md')] + examples:
         check(p in paths, 'meson installs %s' % p)
     unit = next((p for p in paths if p.endswith('/tally@.service')), None)
