@@ -94,6 +94,21 @@ static bool stopped_by_failure(tally_engine_t *eng) {
     return true;
 }
 
+/* The group consumer failed for good: the engine stops with the cause. Returns false when it has not. */
+static bool consumer_failed(tally_engine_t *eng) {
+    char why[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(eng->consumer, why, sizeof(why));
+    if (!orig) return false;
+    if (tally_epoch_failed(&eng->ep)) return true;
+    if (orig == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && atomic_load(&eng->hooks.session_expired))
+        /* Not a newer instance: restartable (status 1), so a supervisor restarts it. */
+        tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, TALLY_KAFKA_SELF_FENCED ": %s", why);
+    else /* kafka.c's error callback classifies the same way when the error reaches it instead */
+        tally_epoch_fail(&eng->ep, tally_txn_code_is_fenced(orig) ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR,
+                         "the group consumer failed for good (restart to go on from the last commit): %s", why);
+    return true;
+}
+
 /* Assignment changes are applied between epochs: the pipeline commits the epoch in hand and stops
  * (after a loss it drops what is uncommitted instead), the partition set changes, and it starts
  * again. Partitions that stay are sought back to their committed offsets. */
@@ -104,7 +119,11 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     bool lost = !assign && rd_kafka_assignment_lost(rk);
     tally_kafka_log_partitions(assign ? "assigned" : lost ? "lost" : "revoked", parts);
 
-    if (eng->pipe.up) {
+    /* A consumer that failed for good (fenced) loses its partitions first: nothing can commit any
+     * more, so stop now rather than drain or abort (an abort waits out every queued output record:
+     * 45 s to minutes, seen with the broker stalled). The broker aborts the open transaction. */
+    if (consumer_failed(eng)) stopped_by_failure(eng);
+    if (eng->pipe.up && !tally_epoch_failed(&eng->ep)) {
         if (lost) tally_epoch_drop(&eng->ep);
         else tally_epoch_drain(&eng->ep);
     }
@@ -225,19 +244,8 @@ static void on_poll(uv_timer_t *t) {
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "input topic %s does not exist on %s",
                              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", eng->conf.bootstrap_servers);
-        else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-            char why[512];
-            rd_kafka_resp_err_t orig = rd_kafka_fatal_error(eng->consumer, why, sizeof(why));
-            if (orig == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && atomic_load(&eng->hooks.session_expired))
-                /* Not a newer instance: restartable (status 1), so a supervisor restarts it. */
-                tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "the group consumer fenced itself: its session expired "
-                                 "while the broker did not answer, and librdkafka's rejoin under the same "
-                                 "group.instance.id fenced its old member (librdkafka issue #3437); a restart goes "
-                                 "on from the last commit: %s", why);
-            else
-                tally_epoch_fail(&eng->ep, tally_txn_code_is_fenced(orig) ? TALLY_EXIT_FENCED : TALLY_EXIT_ERROR,
-                                 "the group consumer failed for good (restart to go on from the last commit): %s", why);
-        } else if (m->err) tally_warn("consumer: %s", rd_kafka_message_errstr(m));
+        else if (m->err == RD_KAFKA_RESP_ERR__FATAL) consumer_failed(eng);
+        else if (m->err) tally_warn("consumer: %s", rd_kafka_message_errstr(m));
         else
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "internal error: a record of %s[%d] reached the consumer queue",
                              rd_kafka_topic_name(m->rkt), (int)m->partition);

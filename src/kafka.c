@@ -75,7 +75,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
             tally_warn("producer failed: %s", buf);
             return;
         }
-        if (fenced)
+        if (fenced && rd_kafka_type(rk) == RD_KAFKA_CONSUMER && atomic_load(&h->session_expired))
+            tally_fault_raise(h->fault, TALLY_EXIT_ERROR, TALLY_KAFKA_SELF_FENCED ": %s", buf);
+        else if (fenced)
             tally_fault_raise(h->fault, TALLY_EXIT_FENCED,
                               "fenced: another tally instance with application.id=%s took over (%s)",
                               h->conf->application_id, buf);

@@ -30,6 +30,12 @@ typedef struct tally_kafka_hooks_s {
     _Atomic bool session_expired;
 } tally_kafka_hooks_t;
 
+/* Why the engine stops when the consumer was fenced after its own session expired (status 1). */
+#define TALLY_KAFKA_SELF_FENCED                                                                    \
+    "the group consumer fenced itself: its session expired while the broker did not answer, and "  \
+    "librdkafka's rejoin under the same group.instance.id fenced its old member (librdkafka issue " \
+    "#3437); a restart goes on from the last commit"
+
 /* One setting; errstr names key, value and librdkafka's reason. */
 int tally_kafka_conf_set(rd_kafka_conf_t *c, const char *key, const char *value, char *errstr, size_t errstr_size);
 /* bootstrap.servers, every kafka.* setting (they win over tally's defaults set before) and the log
