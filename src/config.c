@@ -6,6 +6,7 @@
  * unset. tally_config_term() frees it all. A key set twice frees the earlier value. */
 #include "tally/config.h"
 
+#include "tally/buf.h"
 #include "tally/err.h"
 #include "tally/log.h"
 
@@ -829,45 +830,19 @@ int tally_config_load_string(tally_config_t *conf, const char *text, const char 
 }
 
 int tally_config_load_file(tally_config_t *conf, const char *path, char *errstr, size_t errstr_size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(errstr, errstr_size, "cannot read %s: %s", path, strerror(errno));
-        return TALLY_EIO;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 8192;
-            char *grown = realloc(text, ncap);
-            if (!grown) {
-                seterr(errstr, errstr_size, "cannot read %s: out of memory", path);
-                rc = TALLY_ENOMEM;
-                goto out;
-            }
-            text = grown;
-            cap = ncap;
-        }
-        size_t got = fread(text + len, 1, cap - len - 1, f);
-        len += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        seterr(errstr, errstr_size, "cannot read %s: %s", path, strerror(errno ? errno : EIO));
-        rc = TALLY_EIO;
-        goto out;
-    }
-    text[len] = '\0';
-    if (memchr(text, '\0', len)) {
+    tally_buf_t b;
+    tally_buf_init(&b);
+    int err = tally_buf_read_file(&b, path), rc = 0;
+    if (err) {
+        seterr(errstr, errstr_size, "cannot read %s: %s", path, err == ENOMEM ? "out of memory" : strerror(err));
+        rc = err == ENOMEM ? TALLY_ENOMEM : TALLY_EIO;
+    } else if (memchr(b.data, '\0', b.len)) {
         seterr(errstr, errstr_size, "%s: not a text file (contains a NUL byte)", path);
         rc = TALLY_ECONFIG;
-        goto out;
+    } else {
+        rc = tally_config_load_string(conf, b.data, path, errstr, errstr_size);
     }
-    rc = tally_config_load_string(conf, text, path, errstr, errstr_size);
-out:
-    free(text);
-    fclose(f);
+    tally_buf_term(&b);
     return rc;
 }
 

@@ -123,37 +123,22 @@ static int64_t batch_of(const char *name, bool *compact) {
     return *end == '\0' || *compact ? (int64_t)v : -1;
 }
 
-static char *read_text(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *b = realloc(buf, cap);
-            if (!b) break;
-            buf = b;
-        }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    bool bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad) {
-        free(buf);
+/* A whole small file as a NUL-terminated string (freed by the caller), or NULL with errno set. */
+static char *read_text(const char *path) {
+    tally_buf_t b;
+    tally_buf_init(&b);
+    int err = tally_buf_read_file(&b, path);
+    if (err) {
+        tally_buf_term(&b);
+        errno = err;
         return NULL;
     }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
+    return b.data;
 }
 
 /* Adds the "path" of each entry of one log file ("v1" then JSON lines) to fs->files. */
 static int load_log_file(tally_filesink_t *fs, const char *path, char *errstr, size_t n) {
-    size_t len;
-    char *text = read_text(path, &len);
+    char *text = read_text(path);
     if (!text) return fail(errstr, n, TALLY_EIO, "cannot read %s: %s", path, strerror(errno));
     int r = 0;
     if (strncmp(text, "v1\n", 3) != 0 && strcmp(text, "v1") != 0)
@@ -180,8 +165,7 @@ static int load_log_file(tally_filesink_t *fs, const char *path, char *errstr, s
 
 /* _tally/<batch>: the epoch and the input offsets of a committed batch. */
 static int load_tally_entry(tally_filesink_t *fs, const char *path, char *errstr, size_t n) {
-    size_t len;
-    char *text = read_text(path, &len);
+    char *text = read_text(path);
     if (!text)
         return fail(errstr, n, TALLY_EIO, "cannot read %s (%s): output.path holds a Spark file sink log that tally "
                     "did not write, or its _tally directory was removed; use an empty output.path", path,

@@ -27,6 +27,8 @@ void tally_buf_printf(tally_buf_t *b, const char *fmt, ...) __attribute__((forma
 void tally_buf_json_str(tally_buf_t *b, const void *s, size_t n);
 /* The bytes as valid UTF-8 (tally_utf8_clean: U+FFFD for invalid sequences), no quoting. */
 void tally_buf_utf8(tally_buf_t *b, const void *s, size_t n);
+/* Appends a whole file: 0, or an errno (ENOMEM when the buffer could not grow). */
+int tally_buf_read_file(tally_buf_t *b, const char *path);
 /* A JSON number; NaN and infinities (not JSON) become null. */
 void tally_buf_json_num(tally_buf_t *b, double v);
 

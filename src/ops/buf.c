@@ -2,6 +2,7 @@
 /* The growable text buffer of the ops modules. */
 #include "tally/buf.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,4 +94,16 @@ void tally_buf_utf8(tally_buf_t *b, const void *s, size_t n) {
     if (n > SIZE_MAX / 3 || !reserve(b, 3 * n)) return;
     b->len += tally_utf8_clean(b->data + b->len, s, n);
     b->data[b->len] = '\0';
+}
+
+int tally_buf_read_file(tally_buf_t *b, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno ? errno : EIO;
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) tally_buf_append(b, chunk, got);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (!err && !b->data) tally_buf_append(b, "", 0); /* an empty file: data is "" */
+    return err ? err : b->oom ? ENOMEM : 0;
 }
