@@ -62,13 +62,14 @@ static const char *const codec_values[] = {"snappy", "zstd", "none", NULL};
 static const char *const guarantee_values[] = {"exactly_once", "at_least_once", NULL};
 static const char *const output_mode_values[] = {"update", "complete", NULL};
 static const char *const start_values[] = {"earliest", "latest", NULL};
+static const char *const clean_values[] = {"off", "delete", "archive", NULL};
 /* In tally_log_level_t order; parsed by tally_log_level_parse(). */
 static const char *const log_level_values[] = {"error", "warn", "info", "debug", NULL};
 
 static int check_app_id(const char *v, char *why, size_t why_size);
 static int check_topic(const char *v, char *why, size_t why_size);
 static int check_hostport(const char *v, char *why, size_t why_size);
-static int check_output_path(const char *v, char *why, size_t why_size);
+static int check_path(const char *v, char *why, size_t why_size);
 
 #define TOPIC_ALLOWED "a topic name of letters, digits, '.', '_' and '-', 1 to 249 characters"
 #define TOPICS_ALLOWED                                                                             \
@@ -87,16 +88,43 @@ static int check_output_path(const char *v, char *why, size_t why_size);
      .desc = ds}
 
 static const prop_t props[] = {
-    STR("bootstrap.servers", P_REQUIRED, NULL, NULL, NULL, NULL, bootstrap_servers,
-        "Kafka brokers to connect to first, a comma-separated host:port list."),
+    STR("bootstrap.servers", 0, NULL, NULL, NULL, "required when Kafka is read or written", bootstrap_servers,
+        "Kafka brokers to connect to first, a comma-separated host:port list. Required unless both "
+        "the input (input.path) and the sink (files or console) are outside Kafka."),
     STR("application.id", P_REQUIRED, NULL, check_app_id,
         "letters, digits, '.', '_' and '-' (not \".\" or \"..\")", NULL, application_id,
         "Names the job: the consumer group, the prefix of the transactional ids and the default "
         "state directory. One instance runs per application.id: a second one started with the same id "
         "fences the first (which exits with status 3) and takes over its work."),
-    {.name = "input.topic", .type = P_TOPICS, .flags = P_REQUIRED, .allowed = TOPICS_ALLOWED,
+    {.name = "input.topic", .type = P_TOPICS, .allowed = TOPICS_ALLOWED,
      .off = OFF(input_topics), .off_cnt = OFF(input_topic_cnt),
-     .desc = "Topics whose record values are counted, a comma-separated list."},
+     .desc = "Topics whose record values are counted, a comma-separated list. Set this or input.path."},
+    STR("input.path", 0, NULL, check_path, "a directory path or a glob pattern without control characters",
+        "no file input", input_path,
+        "A directory (or a glob pattern such as /data/in/*.txt) whose files are counted instead of "
+        "input.topic: each line of each file is a record; .gz files are read through zlib. New files "
+        "are picked up at each trigger, oldest modification time first; place them atomically (write "
+        "elsewhere on the same file system, then rename them in). Each file is read once: what was "
+        "read is stored with the counts, so a restart neither skips nor repeats a line."),
+    INT("files.max.per.trigger", "0", 0, 100000000, files_max_per_trigger,
+        "With input.path: at most this many new files per trigger (0 = no bound)."),
+    INT("files.max.bytes.per.trigger", "0", 0, 2147483647, files_max_bytes_per_trigger,
+        "With input.path: at most about this many bytes of new files per trigger (0 = no bound); "
+        "a trigger takes at least one file, however large."),
+    ENUM("files.clean", "off", clean_values, NULL, files_clean,
+         "With input.path: what happens to a file once the epoch that read it committed: off keeps it, "
+         "delete removes it, archive moves it into files.archive.dir (as Spark's cleanSource)."),
+    STR("files.archive.dir", 0, NULL, check_path, "a directory path without control characters",
+        "required when files.clean=archive", files_archive_dir,
+        "Where files.clean=archive moves read files, keeping their names; outside input.path."),
+    INT("files.readers", "0", 0, 256, files_readers,
+        "With input.path: threads reading files (a large file is split between them at word "
+        "boundaries); 0 means one per online CPU core."),
+    INT("files.split.bytes", "33554432", 4096, 2147483647, files_split_bytes,
+        "With input.path: uncompressed files larger than this are read as several pieces in parallel."),
+    BOOL("trigger.available.now", "false", trigger_available_now,
+         "With input.path: count every file present at start (in as many triggers as the "
+         "files.max.* bounds make), then stop with status 0, as Spark's Trigger.AvailableNow."),
     STR("output.topic", 0, NULL, check_topic, TOPIC_ALLOWED, "required when sink=kafka",
         output_topic, "Topic the counts are written to (key: word, value: count). Required when "
         "sink=kafka."),
@@ -105,7 +133,7 @@ static const prop_t props[] = {
          "prints them to stdout. The console sink is "
          "at-least-once whatever processing.guarantee says: stdout cannot join a Kafka transaction, so "
          "a crash between printing and the offset commit prints that epoch's counts again."),
-    STR("output.path", 0, NULL, check_output_path, "a directory path without control characters",
+    STR("output.path", 0, NULL, check_path, "a directory path without control characters",
         "required when sink=files", output_path,
         "Directory the counts are written to with sink=files: one part file per trigger, then a commit "
         "entry in Spark's file sink log (output.path/_spark_metadata), so Spark and tally's readers see "
@@ -256,7 +284,7 @@ static int check_topic(const char *v, char *why, size_t why_size) {
 }
 
 /* The path goes into Spark's log as a file: URI inside JSON: no control characters. */
-static int check_output_path(const char *v, char *why, size_t why_size) {
+static int check_path(const char *v, char *why, size_t why_size) {
     if (!*v) {
         seterr(why, why_size, "empty path");
         return -1;
@@ -896,6 +924,24 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
             seterr(errstr, errstr_size, "bad value %d for %s: %s", n, p->name, allowed);
             return TALLY_ECONFIG;
         }
+    }
+    if (!conf->input_topic_cnt == !conf->input_path) {
+        seterr(errstr, errstr_size, conf->input_path ? "input.topic and input.path are both set: tally reads one of them"
+                                                     : "missing required key \"input.topic\" (or input.path, to count files)");
+        return TALLY_ECONFIG;
+    }
+    if (!conf->bootstrap_servers && (conf->input_topic_cnt || conf->sink == TALLY_SINK_KAFKA || conf->progress_topic)) {
+        seterr(errstr, errstr_size, "missing required key \"bootstrap.servers\" (required when %s)",
+               conf->input_topic_cnt ? "input.topic is read" : conf->progress_topic ? "progress.topic is set" : "sink=kafka");
+        return TALLY_ECONFIG;
+    }
+    if (conf->files_clean == TALLY_CLEAN_ARCHIVE && !conf->files_archive_dir) {
+        seterr(errstr, errstr_size, "missing required key \"files.archive.dir\" (required when files.clean=archive)");
+        return TALLY_ECONFIG;
+    }
+    if (conf->trigger_available_now && !conf->input_path) {
+        seterr(errstr, errstr_size, "trigger.available.now=true needs input.path: a topic has no end to stop at");
+        return TALLY_ECONFIG;
     }
     if (conf->sink == TALLY_SINK_KAFKA && !conf->output_topic) {
         seterr(errstr, errstr_size, "missing required key \"output.topic\" (required when sink=kafka)");

@@ -21,8 +21,10 @@
 #include "tally/err.h"
 #include "tally/fault.h"
 #include "tally/filesink.h"
+#include "tally/filesource.h"
 #include "tally/kafka.h"
 #include "tally/log.h"
+#include "tally/sourcelog.h"
 #include "tally/txn.h"
 
 typedef enum { ENG_STARTING = 0, ENG_RUNNING, ENG_STOPPING, ENG_STOPPED } eng_state_t;
@@ -36,6 +38,7 @@ struct tally_engine_s {
     tally_txn_t *txn;
     tally_state_t *state;
     tally_filesink_t *files;      /* sink=files, else NULL */
+    tally_filesource_t *source;   /* input.path, else NULL (and no consumer) */
     tally_pipeline_t pipe;
     tally_epoch_t ep;
     tally_obs_t *obs;
@@ -71,6 +74,10 @@ static void view(void *opaque, tally_obs_view_t *v) {
     v->commits = eng->ep.commits;
     v->aborts = eng->ep.aborts;
     tally_pipeline_view(&eng->pipe, v);
+    if (eng->source) {
+        v->files_input = true;
+        tally_filesource_stats(eng->source, &v->files);
+    }
 }
 
 static void set_state(tally_engine_t *eng, eng_state_t s) {
@@ -204,7 +211,7 @@ static void shutdown_engine(tally_engine_t *eng) {
     tally_epoch_drain(&eng->ep);
     if (stopped_by_failure(eng)) return;
     uv_timer_stop(&eng->trigger_timer);
-    rd_kafka_consumer_close(eng->consumer);
+    if (eng->consumer) rd_kafka_consumer_close(eng->consumer);
     tally_txn_failure_t f;
     if (tally_txn_abort(eng->txn, &f) != TALLY_TXN_OK) tally_warn("%s", f.why);
     set_state(eng, ENG_STOPPED);
@@ -215,7 +222,11 @@ static void on_trigger(uv_timer_t *t) {
     tally_engine_t *eng = t->data;
     if (eng->st != ENG_RUNNING) return;
     tally_epoch_trigger(&eng->ep);
-    stopped_by_failure(eng);
+    if (stopped_by_failure(eng)) return;
+    if (eng->source && tally_filesource_done(eng->source) && !tally_epoch_in_flight(&eng->ep)) {
+        tally_info("trigger.available.now: every file present at start is counted");
+        shutdown_engine(eng);
+    }
 }
 
 static void on_wake(uv_async_t *h) {
@@ -226,6 +237,8 @@ static void on_wake(uv_async_t *h) {
     if (atomic_load(&eng->stop_requested) && eng->st == ENG_RUNNING) shutdown_engine(eng);
     else if (!tally_epoch_in_flight(&eng->ep) && atomic_exchange(&eng->pipe.epoch_wanted, false))
         on_trigger(&eng->trigger_timer);
+    else if (!tally_epoch_in_flight(&eng->ep) && eng->source && eng->conf.trigger_available_now)
+        on_trigger(&eng->trigger_timer); /* no need to wait for the timer: the next files are there */
 }
 
 static void on_poll(uv_timer_t *t) {
@@ -240,7 +253,7 @@ static void on_poll(uv_timer_t *t) {
     }
     /* The consumer queue carries only group events and errors: records go to partition queues. */
     rd_kafka_message_t *m;
-    while (eng->st != ENG_STOPPED && (m = rd_kafka_consumer_poll(eng->consumer, 0))) {
+    while (eng->consumer && eng->st != ENG_STOPPED && (m = rd_kafka_consumer_poll(eng->consumer, 0))) {
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "input topic %s does not exist on %s",
                              m->rkt ? rd_kafka_topic_name(m->rkt) : "?", eng->conf.bootstrap_servers);
@@ -272,6 +285,8 @@ void tally_engine_stop(tally_engine_t *eng) {
 
 /* ---- set-up ---- */
 
+static int recover_files(tally_engine_t *eng);
+
 static int open_state(tally_engine_t *eng) {
     const char *dir = eng->conf.state_dir;
     char err[1024];
@@ -292,14 +307,67 @@ static int open_state(tally_engine_t *eng) {
          * into the state; its number is taken. */
         if (tally_filesink_epoch(eng->files) > epoch) epoch = tally_filesink_epoch(eng->files);
     }
+    if (eng->conf.input_path) {
+        int r = recover_files(eng);
+        if (!r) r = tally_filesource_open(&eng->conf, eng->state, &eng->source, err, sizeof(err));
+        if (r) {
+            if (r != TALLY_ENOMEM && *err) tally_err("%s", err);
+            if (r == TALLY_ECONFIG) tally_fault_raise(&eng->fault, TALLY_EXIT_USAGE, "%s", err);
+            return r;
+        }
+        epoch = tally_state_epoch(eng->state);
+    }
     tally_epoch_init(&eng->ep, &eng->conf, &eng->pipe, eng->txn, eng->state, epoch);
     eng->ep.obs = eng->obs;
     eng->ep.files = eng->files;
+    eng->ep.source = eng->source;
     return tally_pipeline_reload(&eng->pipe, eng->state);
+}
+
+/* input.path: what the sink committed (its log of files read) against the state; the gap, at most
+ * one epoch, is replayed. The console sink and at_least_once keep no such log: the state is all. */
+static int recover_files(tally_engine_t *eng) {
+    const tally_config_t *c = &eng->conf;
+    char err[1024] = "";
+    uint64_t sink_epoch = 0;
+    rd_kafka_topic_partition_list_t *files = rd_kafka_topic_partition_list_new(8);
+    const char *sink = "output.path";
+    int r = 0;
+    if (eng->files) {
+        sink_epoch = tally_filesink_epoch(eng->files);
+        for (int i = 0; i < tally_filesink_noffsets(eng->files); i++) {
+            tally_filesink_offset_t o = tally_filesink_offset_at(eng->files, i);
+            if (o.partition == TALLY_FILESINK_FILE)
+                rd_kafka_topic_partition_list_add(files, o.topic, TALLY_FILESINK_FILE)->offset = o.offset;
+        }
+    } else if (c->sink == TALLY_SINK_KAFKA && c->guarantee == TALLY_EXACTLY_ONCE) {
+        rd_kafka_topic_partition_list_destroy(files);
+        sink = "Kafka";
+        r = tally_sourcelog_read_last(c, &sink_epoch, &files, err, sizeof(err));
+    }
+    if (!r) r = tally_recover_files(c, eng->state, sink_epoch, sink, files, err, sizeof(err));
+    if (r) tally_err("%s", err);
+    rd_kafka_topic_partition_list_destroy(files);
+    return r;
+}
+
+/* input.path: the file readers, up at once (no group to wait for). */
+static int start_readers(tally_engine_t *eng) {
+    int n = eng->conf.files_readers;
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+    int r = tally_pipeline_prepare_readers(&eng->pipe, n, eng->ep.epoch);
+    if (!r) r = tally_pipeline_start(&eng->pipe, eng->state, tally_txn_producer(eng->txn), tally_txn_topic(eng->txn),
+                                     eng->ep.epoch);
+    if (!r) tally_info("reading input.path %s with %d reader thread(s)", eng->conf.input_path, n);
+    return r;
 }
 
 static int subscribe(tally_engine_t *eng) {
     const tally_config_t *c = &eng->conf;
+    if (c->input_path) return start_readers(eng);
     eng->consumer = tally_kafka_consumer_new(&eng->hooks, eng->txn_id);
     if (!eng->consumer) return TALLY_EKAFKA;
     eng->ep.consumer = eng->consumer;
@@ -347,7 +415,7 @@ int tally_engine_run(tally_engine_t *eng) {
     tally_log_set_thread("ctl");
     const tally_config_t *c = &eng->conf;
     tally_info("starting: application.id=%s input=%s%s output=%s sink=%s guarantee=%s workers=%d trigger=%d ms",
-               c->application_id, c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
+               c->application_id, c->input_path ? c->input_path : c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
                c->output_topic ? c->output_topic : c->output_path ? c->output_path : "-", tally_config_sink_name(c->sink),
                c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once", eng->pipe.nworkers,
                c->trigger_interval_ms);
@@ -390,7 +458,9 @@ int tally_engine_run(tally_engine_t *eng) {
         set_state(eng, ENG_STOPPED);
     } else {
         set_state(eng, ENG_RUNNING);
-        uv_timer_start(&eng->trigger_timer, on_trigger, (uint64_t)c->trigger_interval_ms, (uint64_t)c->trigger_interval_ms);
+        /* Files wait for nobody: the first epoch starts at once. */
+        uv_timer_start(&eng->trigger_timer, on_trigger, c->input_path ? 0 : (uint64_t)c->trigger_interval_ms,
+                       (uint64_t)c->trigger_interval_ms);
         uv_timer_start(&eng->poll_timer, on_poll, 0, 20);
         uv_run(&eng->loop, UV_RUN_DEFAULT);
     }
@@ -416,6 +486,7 @@ void tally_engine_destroy(tally_engine_t *eng) {
     if (eng->state && tally_state_free_bytes(eng->state) >= (16 << 20)) tally_state_close(eng->state);
     else if (eng->state) tally_warn("state.dir is short of room: leaving the store to the process exit");
     tally_filesink_close(eng->files);
+    tally_filesource_close(eng->source);
     tally_obs_destroy(eng->obs);
     uv_loop_close(&eng->loop);
     tally_fault_term(&eng->fault);

@@ -69,6 +69,7 @@ void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipel
 }
 
 void tally_epoch_term(tally_epoch_t *ep) {
+    tally_file_plan_clear(&ep->plan);
     if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
     ep->final_cut = NULL;
 }
@@ -99,9 +100,38 @@ static void request(tally_epoch_t *ep, bool final) {
     tally_pipeline_request(ep->pipe, ep->epoch, final);
 }
 
+/* input.path: the next epoch's files, handed to the readers with the request. False: none. */
+static bool plan_files(tally_epoch_t *ep) {
+    char err[600];
+    ep->pipe->plan = NULL;
+    tally_file_plan_clear(&ep->plan);
+    int r = tally_filesource_plan(ep->source, ep->epoch + 1, ep->pipe->nparts, &ep->plan, err, sizeof(err));
+    if (r) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);
+        return false;
+    }
+    if (ep->plan.nfiles == 0) return false;
+    tally_info("epoch %" PRIu64 ": reading %d new file(s), %" PRId64 " bytes, in %d piece(s)", ep->plan.epoch,
+               ep->plan.nfiles, ep->plan.bytes, ep->plan.nchunks);
+    ep->pipe->plan = &ep->plan;
+    return true;
+}
+
 void tally_epoch_trigger(tally_epoch_t *ep) {
-    if (ep->st != TALLY_EPOCH_IDLE || !ep->pipe->up || !tally_pipeline_has_input(ep->pipe)) return;
+    if (ep->st != TALLY_EPOCH_IDLE || !ep->pipe->up) return;
+    if (ep->source ? !plan_files(ep) : !tally_pipeline_has_input(ep->pipe)) return;
     if (begin(ep)) request(ep, false);
+}
+
+/* The input positions the epoch commits: the partitions' cuts, or (input.path) the epoch's files as
+ * (path, TALLY_FILESINK_FILE, size). */
+static rd_kafka_topic_partition_list_t *positions(tally_epoch_t *ep) {
+    if (!ep->source) return tally_pipeline_offsets(ep->pipe, true, NULL);
+    bool mine = ep->plan.epoch == ep->epoch;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(mine ? ep->plan.nfiles + 1 : 1);
+    for (int i = 0; mine && i < ep->plan.nfiles; i++)
+        rd_kafka_topic_partition_list_add(l, ep->plan.files[i].path, TALLY_FILESINK_FILE)->offset = ep->plan.files[i].size;
+    return l;
 }
 
 /* Back to the last commit: the transaction aborted (or the producer replaced), the tables reloaded
@@ -204,6 +234,7 @@ static tally_txn_class_t commit_files(tally_epoch_t *ep, rd_kafka_topic_partitio
         return TALLY_TXN_FATAL;
     }
     tally_crashpoint("after_files_commit", ep->epoch);
+    if (!ep->consumer) return TALLY_TXN_OK;
     rd_kafka_resp_err_t ce = rd_kafka_commit(ep->consumer, offsets, 0);
     if (ce) tally_warn("epoch %" PRIu64 " is committed in output.path, but the group's offsets were not updated: %s",
                        ep->epoch, rd_kafka_err2str(ce));
@@ -234,7 +265,8 @@ static int store(tally_epoch_t *ep) {
         for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);)
             tally_state_batch_put_count(b, word, len, count);
     }
-    for (int i = 0; i < ep->pipe->nparts; i++)
+    if (ep->source && ep->plan.epoch == ep->epoch) tally_filesource_store(ep->source, &ep->plan, b);
+    for (int i = 0; !ep->source && i < ep->pipe->nparts; i++)
         tally_state_batch_put_offset(b, ep->pipe->parts[i].topic, ep->pipe->parts[i].partition,
                                       atomic_load_explicit(&ep->pipe->parts[i].cut, memory_order_relaxed));
     tally_state_batch_put_epoch(b, ep->epoch);
@@ -257,6 +289,8 @@ static void finish(tally_epoch_t *ep) {
     size_t keys = tally_pipeline_out_keys(p);
     bool moved = false;
     for (int i = 0; i < p->nparts; i++) moved = moved || atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed) != p->parts[i].committed;
+    /* Files that gave no words (empty, binary, vanished) still commit: they are read for good. */
+    if (ep->source && ep->plan.epoch == ep->epoch && ep->plan.nfiles > 0) moved = true;
     log_dropped(ep);
     if (!moved && keys == 0) {
         /* Nothing read: no empty transaction (an open one stays open for the next epoch). */
@@ -275,12 +309,12 @@ static void finish(tally_epoch_t *ep) {
     }
 
     double t0 = tally_mono_s();
-    rd_kafka_topic_partition_list_t *offsets = tally_pipeline_offsets(p, true, NULL);
+    rd_kafka_topic_partition_list_t *offsets = positions(ep);
     tally_txn_failure_t f;
     tally_txn_class_t cls = commit_output(ep, offsets, final, &f);
     if (cls == TALLY_TXN_ABORTABLE) {
-        if (final) {
-            tally_epoch_term(ep);
+        if (final && !ep->source) {
+            if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
             ep->final_cut = offsets; /* the retry covers at least this */
         } else {
             rd_kafka_topic_partition_list_destroy(offsets);
@@ -314,6 +348,11 @@ static void finish(tally_epoch_t *ep) {
         tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated", rec.epoch, rec.lines,
                    rec.keys);
     tally_pipeline_committed(p);
+    if (ep->source && ep->plan.epoch == ep->epoch) {
+        tally_filesource_committed(ep->source, &ep->plan);
+        p->plan = NULL;
+        tally_file_plan_clear(&ep->plan);
+    }
     if (ep->obs) tally_obs_publish(ep->obs);
     set_state(ep, final ? TALLY_EPOCH_DRAINED : TALLY_EPOCH_IDLE);
 }

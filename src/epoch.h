@@ -24,6 +24,7 @@
 #include "pipeline.h"
 #include "tally/config.h"
 #include "tally/filesink.h"
+#include "tally/filesource.h"
 #include "tally/state.h"
 #include "tally/txn.h"
 
@@ -46,6 +47,8 @@ typedef struct tally_epoch_s {
     tally_state_t *state;
     rd_kafka_t *consumer;
     tally_filesink_t *files;      /* sink=files: the sink's commit replaces the transaction's */
+    tally_filesource_t *source;   /* input.path: epochs read planned files (consumer is NULL) */
+    tally_file_plan_t plan;       /* input.path: the files of the epoch in flight */
     tally_obs_t *obs;             /* NULL: only the log line */
     uint64_t epoch;               /* last epoch started */
     uint64_t committed;           /* last epoch committed (and stored) */
@@ -64,7 +67,8 @@ void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipel
                       tally_state_t *state, uint64_t committed);
 void tally_epoch_term(tally_epoch_t *ep);
 
-/* The trigger: starts an epoch when idle, running and some input was read. */
+/* The trigger: starts an epoch when idle, running and some input was read (input.path: some new
+ * file was planned). */
 void tally_epoch_trigger(tally_epoch_t *ep);
 /* A worker reported: commits the epoch in flight once every worker is done. */
 void tally_epoch_poll(tally_epoch_t *ep);

@@ -179,10 +179,13 @@ static int load_tally_entry(tally_filesink_t *fs, const char *path, char *errstr
         int part;
         long long off;
         char topic[256];
+        int at = 0;
+        const char *name = topic;
         if (sscanf(line, "epoch %llu", &ep) == 1) fs->epoch = ep;
-        else if (sscanf(line, "offset %d %lld %255s", &part, &off, topic) == 3) {
+        else if (sscanf(line, "offset %d %lld %255s", &part, &off, topic) == 3 ||
+                 (sscanf(line, "file %lld %n", &off, &at) == 1 && at > 0 && (name = line + at, part = TALLY_FILESINK_FILE))) {
             offset_t *o = realloc(fs->offsets, (size_t)(fs->noffsets + 1) * sizeof(*o));
-            if (!o || !(o[fs->noffsets].topic = strdup(topic))) {
+            if (!o || !(o[fs->noffsets].topic = strdup(name))) {
                 if (o) fs->offsets = o;
                 r = fail(errstr, n, TALLY_ENOMEM, "out of memory");
                 break;
@@ -309,6 +312,13 @@ void tally_filesink_close(tally_filesink_t *fs) {
 }
 
 uint64_t tally_filesink_epoch(const tally_filesink_t *fs) { return fs->epoch; }
+
+int tally_filesink_noffsets(const tally_filesink_t *fs) { return fs->noffsets; }
+
+tally_filesink_offset_t tally_filesink_offset_at(const tally_filesink_t *fs, int i) {
+    return (tally_filesink_offset_t){.topic = fs->offsets[i].topic, .partition = fs->offsets[i].partition,
+                                     .offset = fs->offsets[i].offset};
+}
 
 int64_t tally_filesink_offset(const tally_filesink_t *fs, const char *topic, int32_t partition) {
     for (int i = 0; i < fs->noffsets; i++)
@@ -523,7 +533,10 @@ int tally_filesink_commit(tally_filesink_t *fs, uint64_t epoch, tally_filesink_r
     tally_buf_init(&b);
     tally_buf_printf(&b, TALLY_MAGIC "\nepoch %" PRIu64 "\n", epoch);
     for (int i = 0; i < noffsets; i++)
-        tally_buf_printf(&b, "offset %d %" PRId64 " %s\n", (int)offsets[i].partition, offsets[i].offset, offsets[i].topic);
+        if (offsets[i].partition == TALLY_FILESINK_FILE)
+            tally_buf_printf(&b, "file %" PRId64 " %s\n", offsets[i].offset, offsets[i].topic);
+        else
+            tally_buf_printf(&b, "offset %d %" PRId64 " %s\n", (int)offsets[i].partition, offsets[i].offset, offsets[i].topic);
     snprintf(name, sizeof(name), TALLY_DIR "/%" PRId64, batch);
     r = write_entry(fs, name, &b, errstr, n);
 

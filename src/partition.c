@@ -19,7 +19,7 @@ static void nap_us(long us) {
 
 /* Hands a batch to worker w; waits while the ring is full (backpressure, nothing dropped).
  * Returns false when the engine stops hard (the batch is destroyed). */
-static bool push(tally_part_t *p, int w, tally_batch_t *b) {
+bool tally_part_push(tally_part_t *p, int w, tally_batch_t *b) {
     tally_pipeline_t *pipe = p->pipe;
     long wait = 20;
     while (!tally_spsc_push(&p->rings[w], b)) {
@@ -35,34 +35,55 @@ static bool push(tally_part_t *p, int w, tally_batch_t *b) {
     return true;
 }
 
-static bool flush_all(tally_part_t *p) {
+bool tally_part_flush(tally_part_t *p) {
     for (int w = 0; w < p->pipe->nworkers; w++) {
         tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
-        if (b && !push(p, w, b)) return false;
+        if (b && !tally_part_push(p, w, b)) return false;
     }
+    return true;
+}
+
+bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len) {
+    tally_pipeline_t *pipe = p->pipe;
+    uint64_t h = XXH3_64bits(word, len);
+    int w = tally_route(h, pipe->nworkers);
+    while (!tally_batch_builder_add(&p->builders[w], h, word, (uint32_t)len)) {
+        tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
+        if (!b) {
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in input thread %s[%d]", p->topic,
+                               (int)p->partition);
+            return false;
+        }
+        if (!tally_part_push(p, w, b)) return false;
+    }
+    return true;
+}
+
+bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final) {
+    tally_pipeline_t *pipe = p->pipe;
+    if (!tally_part_flush(p)) return false;
+    atomic_store_explicit(&p->cut, p->next_offset, memory_order_relaxed);
+    for (int w = 0; w < pipe->nworkers; w++) {
+        tally_batch_t *b = tally_batch_barrier_new(epoch, final);
+        if (!b) {
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory for a barrier");
+            return false;
+        }
+        if (!tally_part_push(p, w, b)) return false;
+    }
+    p->epoch = epoch;
     return true;
 }
 
 /* Returns false when the engine stops hard or memory ran out. */
 static bool count_line(tally_part_t *p, const rd_kafka_message_t *m, uint64_t *words, uint64_t *dropped) {
-    tally_pipeline_t *pipe = p->pipe;
-    const size_t max = (size_t)pipe->conf->max_word_bytes;
+    const size_t max = (size_t)p->pipe->conf->max_word_bytes;
     tally_tokenizer_t t;
     const uint8_t *word;
     size_t len;
     tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
     while (tally_tokenizer_next_counted(&t, max, &word, &len, dropped)) {
-        uint64_t h = XXH3_64bits(word, len);
-        int w = tally_route(h, pipe->nworkers);
-        while (!tally_batch_builder_add(&p->builders[w], h, word, (uint32_t)len)) {
-            tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
-            if (!b) {
-                tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in partition thread %s[%d]", p->topic,
-                                   (int)p->partition);
-                return false;
-            }
-            if (!push(p, w, b)) return false;
-        }
+        if (!tally_part_add(p, word, len)) return false;
         (*words)++;
     }
     return true;
@@ -100,21 +121,7 @@ void *tally_part_main(void *arg) {
         uint64_t e = atomic_load_explicit(&pipe->req_epoch, memory_order_acquire);
         if (e > p->epoch) {
             bool final = atomic_load_explicit(&pipe->req_final, memory_order_acquire);
-            if (!flush_all(p)) break;
-            atomic_store_explicit(&p->cut, p->next_offset, memory_order_relaxed);
-            bool ok = true;
-            for (int w = 0; w < pipe->nworkers && ok; w++) {
-                tally_batch_t *b = tally_batch_barrier_new(e, final);
-                if (!b) {
-                    tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory for a barrier");
-                    ok = false;
-                    break;
-                }
-                ok = push(p, w, b);
-            }
-            if (!ok) break;
-            p->epoch = e;
-            if (final) break;
+            if (!tally_part_barrier(p, e, final) || final) break;
         }
         if (atomic_load(&pipe->stop_hard)) break;
 
@@ -138,7 +145,7 @@ void *tally_part_main(void *arg) {
         }
         if (!ok) break;
         if (n > 0) {
-            if (!flush_all(p)) break;
+            if (!tally_part_flush(p)) break;
             atomic_store_explicit(&p->seen, p->next_offset, memory_order_release);
             atomic_fetch_add_explicit(&p->lines, lines, memory_order_relaxed);
             atomic_fetch_add_explicit(&p->words, words, memory_order_relaxed);

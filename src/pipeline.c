@@ -77,8 +77,8 @@ void tally_pipeline_free_parts(tally_pipeline_t *p) {
     p->nparts = 0;
 }
 
-int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
-                           uint64_t epoch) {
+static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
+                   uint64_t epoch) {
     p->consumer = consumer;
     p->parts = calloc((size_t)(l->cnt ? l->cnt : 1), sizeof(*p->parts));
     if (!p->parts) return TALLY_ENOMEM;
@@ -100,11 +100,25 @@ int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_k
             if (tally_spsc_init(&pt->rings[w], TALLY_RING_CAP)) return TALLY_ENOMEM;
             tally_batch_builder_init(&pt->builders[w]);
         }
+        if (!consumer) continue;
         pt->queue = rd_kafka_queue_get_partition(consumer, pt->topic, pt->partition);
         if (!pt->queue) return TALLY_EKAFKA;
         rd_kafka_queue_forward(pt->queue, NULL);
     }
     return 0;
+}
+
+int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
+                           uint64_t epoch) {
+    return consumer ? prepare(p, consumer, l, epoch) : tally_pipeline_prepare_readers(p, l->cnt, epoch);
+}
+
+int tally_pipeline_prepare_readers(tally_pipeline_t *p, int n, uint64_t epoch) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++) rd_kafka_topic_partition_list_add(l, "files", i)->offset = 0;
+    int r = prepare(p, NULL, l, epoch);
+    rd_kafka_topic_partition_list_destroy(l);
+    return r;
 }
 
 int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
@@ -128,7 +142,8 @@ int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *
         p->workers[w].started = true;
     }
     for (int i = 0; i < p->nparts; i++) {
-        if (pthread_create(&p->parts[i].thread, NULL, tally_part_main, &p->parts[i])) return TALLY_ENOMEM;
+        if (pthread_create(&p->parts[i].thread, NULL, p->consumer ? tally_part_main : tally_filereader_main, &p->parts[i]))
+            return TALLY_ENOMEM;
         p->parts[i].started = true;
     }
     return 0;
@@ -137,7 +152,7 @@ int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *
 void tally_pipeline_join(tally_pipeline_t *p) {
     for (int i = 0; i < p->nparts; i++)
         if (p->parts[i].started) {
-            rd_kafka_queue_yield(p->parts[i].queue);
+            if (p->parts[i].queue) rd_kafka_queue_yield(p->parts[i].queue);
             pthread_join(p->parts[i].thread, NULL);
             p->parts[i].started = false;
         }
@@ -167,7 +182,8 @@ void tally_pipeline_request(tally_pipeline_t *p, uint64_t epoch, bool final) {
     pthread_mutex_unlock(&p->ep_mu);
     atomic_store_explicit(&p->req_final, final, memory_order_release);
     atomic_store_explicit(&p->req_epoch, epoch, memory_order_release);
-    for (int i = 0; i < p->nparts; i++) rd_kafka_queue_yield(p->parts[i].queue);
+    for (int i = 0; i < p->nparts; i++)
+        if (p->parts[i].queue) rd_kafka_queue_yield(p->parts[i].queue);
 }
 
 bool tally_pipeline_all_done(tally_pipeline_t *p) {
@@ -229,7 +245,7 @@ void tally_pipeline_committed(tally_pipeline_t *p) {
 }
 
 int tally_pipeline_seek(tally_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
-    if (list->cnt == 0) return 0;
+    if (list->cnt == 0 || !p->consumer) return 0;
     rd_kafka_error_t *e = rd_kafka_seek_partitions(p->consumer, list, 30000);
     if (e) {
         tally_err("seek failed: %s", rd_kafka_error_string(e));
@@ -291,7 +307,7 @@ void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v) {
         tally_obs_part_t *o = &v->parts[i];
         int64_t lo = -1, hi = -1;
         /* Cached from the last fetch response: never blocks. */
-        if (rd_kafka_get_watermark_offsets(p->consumer, pt->topic, pt->partition, &lo, &hi)) hi = -1;
+        if (!p->consumer || rd_kafka_get_watermark_offsets(p->consumer, pt->topic, pt->partition, &lo, &hi)) hi = -1;
         *o = (tally_obs_part_t){.topic = pt->topic, .partition = pt->partition, .committed = pt->committed,
                                 .cut = atomic_load_explicit(&pt->cut, memory_order_relaxed), .read = atomic_load_explicit(&pt->seen, memory_order_acquire),
                                 .high_watermark = hi,

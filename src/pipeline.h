@@ -18,6 +18,7 @@
 #include "tally/batch.h"
 #include "tally/config.h"
 #include "tally/fault.h"
+#include "tally/filesource.h"
 #include "tally/spsc.h"
 #include "tally/state.h"
 #include "tally/wordtab.h"
@@ -26,13 +27,14 @@
 
 typedef struct tally_pipeline_s tally_pipeline_t;
 
-/* One assigned input partition and its thread. Created and joined by the control thread. */
+/* One assigned input partition and its thread, or (input.path) one file reader thread, whose
+ * "offsets" count the bytes it read. Created and joined by the control thread. */
 typedef struct tally_part_s {
     tally_pipeline_t *pipe;
     int idx;
     char *topic;
     int32_t partition;
-    rd_kafka_queue_t *queue;      /* its own fetch queue, not forwarded to the consumer queue */
+    rd_kafka_queue_t *queue;      /* its own fetch queue, not forwarded to the consumer queue; NULL: a file reader */
     pthread_t thread;
     bool started;
     tally_spsc_t *rings;          /* [workers]: pushed here, popped by worker w */
@@ -80,12 +82,16 @@ struct tally_pipeline_s {
     int nworkers;
     tally_worker_t *workers;
     /* @locality control: the running assignment; the output producer while the pipeline is up. */
-    rd_kafka_t *consumer;
+    rd_kafka_t *consumer;         /* NULL: the parts are file readers */
     tally_part_t *parts;
     int nparts;
     bool up;
     rd_kafka_t *producer;         /* NULL: console sink, workers only list their changes */
     rd_kafka_topic_t *topic;
+
+    /* input.path: the files of the requested epoch, set before the request (file readers read
+     * it after they saw req_epoch); NULL or another epoch's: nothing to read. */
+    const tally_file_plan_t *plan;
 
     /* The epoch request: written by control, read by partition threads. */
     _Atomic uint64_t req_epoch;
@@ -124,6 +130,8 @@ void tally_pipeline_term(tally_pipeline_t *p);
 int tally_pipeline_prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_topic_partition_list_t *l,
                            uint64_t epoch);
 void tally_pipeline_free_parts(tally_pipeline_t *p);
+/* input.path: n file reader parts ("files"[0..n-1], at byte 0) instead of partitions. Down only. */
+int tally_pipeline_prepare_readers(tally_pipeline_t *p, int n, uint64_t epoch);
 /* Starts the threads (none without parts); workers produce through `producer` (NULL: console). */
 int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
                          uint64_t epoch);
@@ -162,8 +170,16 @@ uint64_t tally_pipeline_keys_in_memory(tally_pipeline_t *p);
 /* The parts for observability (control thread). */
 void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v);
 
-/* partition.c and worker.c: the threads' bodies. */
+/* partition.c, filereader.c and worker.c: the threads' bodies. */
 void *tally_part_main(void *arg);
+void *tally_filereader_main(void *arg);
+/* For the input threads (partition.c): a word to its worker's batch; the batches in hand to the
+ * workers; the epoch's cut (cut = next_offset) and barriers. False when the engine stops hard or
+ * memory ran out (a fault is raised). */
+bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len);
+bool tally_part_push(tally_part_t *p, int w, tally_batch_t *b);
+bool tally_part_flush(tally_part_t *p);
+bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final);
 void *tally_worker_main(void *arg);
 void tally_worker_wake(tally_worker_t *w);
 

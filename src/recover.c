@@ -9,11 +9,13 @@
  * state.rebuild=true, which replays each partition from its beginning. */
 #include "recover.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -21,6 +23,7 @@
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/err.h"
+#include "tally/filesource.h"
 #include "tally/kafka.h"
 #include "tally/log.h"
 #include "tally/tokenize.h"
@@ -274,6 +277,87 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
         /* Cached counts may predate the replay. */
         *stored = r == 0 && acc.words > 0;
     }
+    tally_wordtab_destroy(acc.tab);
+    tally_state_batch_destroy(b);
+    return r;
+}
+
+/* ---- input.path ---- */
+
+static bool replay_word(const uint8_t *word, size_t len, void *opaque) {
+    replay_acc_t *acc = opaque;
+    uint64_t h = XXH3_64bits(word, len);
+    tally_word_t *w = tally_wordtab_find(acc->tab, h, word, (uint32_t)len);
+    if (!w) w = tally_wordtab_insert(acc->tab, h, word, (uint32_t)len, 0);
+    if (!w) return false;
+    w->count++;
+    acc->words++;
+    return true;
+}
+
+int tally_recover_files(const tally_config_t *c, tally_state_t *state, uint64_t sink_epoch, const char *sink_name,
+                        const rd_kafka_topic_partition_list_t *files, char *errstr, size_t errstr_size) {
+    uint64_t have = tally_state_epoch(state);
+    if (sink_epoch <= have) return 0;
+    if (sink_epoch > have + 1) {
+        snprintf(errstr, errstr_size, "state.dir %s is at epoch %" PRIu64 ", but %s committed epoch %" PRIu64 ": this "
+                 "state does not belong to that output (or was lost), and counting on would restart counts that were "
+                 "already written. Point state.dir at this application's state, or start with an empty state.dir "
+                 "and an empty output", c->state_dir, have, sink_name, sink_epoch);
+        return TALLY_ESTATE;
+    }
+    tally_info("recovering: %s committed epoch %" PRIu64 " (%d file(s)) but the state holds epoch %" PRIu64
+               ": replaying those files into the state without output", sink_name, sink_epoch, files->cnt, have);
+    tally_crashpoint_hold("before_replay");
+    tally_file_plan_t plan = {.epoch = sink_epoch, .files = calloc((size_t)files->cnt + 1, sizeof(tally_file_t))};
+    replay_acc_t acc = {.tab = tally_wordtab_new()};
+    tally_state_batch_t *b = tally_state_batch_new();
+    int r = plan.files && acc.tab && b ? 0 : TALLY_ENOMEM;
+    if (r) snprintf(errstr, errstr_size, "out of memory for recovery");
+    for (int i = 0; !r && i < files->cnt; i++) {
+        tally_file_t *f = &plan.files[plan.nfiles];
+        const char *path = files->elems[i].topic;
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            snprintf(errstr, errstr_size, "input file %s, whose words %s committed in epoch %" PRIu64 ", is gone (%s): "
+                     "they cannot be replayed into the state. Put the file back and restart", path, sink_name, sink_epoch,
+                     strerror(errno));
+            r = TALLY_EIO;
+            break;
+        }
+        size_t pl = strlen(path);
+        *f = (tally_file_t){.path = strdup(path), .size = files->elems[i].offset,
+                            .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                            .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .gz = pl > 3 && !strcmp(path + pl - 3, ".gz")};
+        atomic_init(&f->status, TALLY_FILE_READ);
+        if (!f->path) {
+            r = TALLY_ENOMEM;
+            break;
+        }
+        plan.nfiles++;
+        if (!f->gz && (int64_t)st.st_size != f->size)
+            tally_warn("input file %s is %lld bytes now, %" PRId64 " when epoch %" PRIu64 " read it: replaying those bytes",
+                       path, (long long)st.st_size, f->size, sink_epoch);
+        tally_chunk_t ch = {.file = plan.nfiles - 1, .from = 0, .to = f->gz ? INT64_MAX : f->size};
+        if (tally_file_read_chunk(f, &ch, (size_t)c->max_word_bytes, replay_word, &acc, &acc.lines, &acc.dropped)) {
+            snprintf(errstr, errstr_size, "out of memory replaying %s", path);
+            r = TALLY_ENOMEM;
+        }
+    }
+    if (!r) {
+        merge_ctx_t m = {.state = state, .b = b};
+        tally_wordtab_foreach(acc.tab, merge_one, &m);
+        if ((r = m.err)) snprintf(errstr, errstr_size, "cannot read counts from the state during recovery");
+    }
+    if (!r) {
+        tally_filesource_store(NULL, &plan, b);
+        tally_state_batch_put_epoch(b, sink_epoch);
+        r = tally_state_batch_write(state, b, errstr, errstr_size);
+    }
+    if (!r)
+        tally_info("replayed %" PRIu64 " lines, %" PRIu64 " words, %zu distinct into the state", acc.lines, acc.words,
+                   tally_wordtab_size(acc.tab));
+    tally_file_plan_clear(&plan);
     tally_wordtab_destroy(acc.tab);
     tally_state_batch_destroy(b);
     return r;

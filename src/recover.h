@@ -24,4 +24,11 @@ int tally_recover_assignment(const tally_config_t *conf, rd_kafka_t *consumer, t
                              const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, int *status, char *errstr,
                              size_t errstr_size);
 
+/* input.path: the sink (sink_name says which, for messages) committed epoch sink_epoch reading
+ * `files` (path, TALLY_FILESINK_FILE, size). When the state is one epoch behind (died between the
+ * two), replays those files into it without output, with their records and the epoch. A gap of more
+ * than one epoch is refused. 0, or a TALLY_E* code with errstr. */
+int tally_recover_files(const tally_config_t *conf, tally_state_t *state, uint64_t sink_epoch, const char *sink_name,
+                        const rd_kafka_topic_partition_list_t *files, char *errstr, size_t errstr_size);
+
 #endif

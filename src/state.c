@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* RocksDB-backed state. Keys: 'c'+word -> count, 'o'+topic+'\0'+be32(partition) -> offset,
+ * 'f'+path -> a read input file's record (filesource.c),
  * "m.epoch" -> epoch; numbers as 8 little-endian bytes. */
 #include "tally/state.h"
 
@@ -211,6 +212,33 @@ int tally_state_foreach_count(tally_state_t *st,
     return 0;
 }
 
+int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, const char *rec, void *opaque),
+                             void *opaque) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
+    char *path = NULL, *rec = NULL;
+    int r = 0;
+    for (rocksdb_iter_seek(it, "f", 1); !r && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (kl < 1 || k[0] != 'f') break;
+        path = strndup(k + 1, kl - 1);
+        rec = strndup(v, vl);
+        if (path && rec) fn(path, rec, opaque);
+        else r = TALLY_ENOMEM;
+        free(path);
+        free(rec);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return r;
+}
+
 int64_t tally_state_free_bytes(tally_state_t *st) {
     struct statvfs v;
     if (!st->dir || statvfs(st->dir, &v) != 0) return TALLY_EIO;
@@ -246,6 +274,15 @@ void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int
     size_t kl = offset_key(key, sizeof(key), topic, partition);
     put_i64(v, offset);
     if (kl) rocksdb_writebatch_put(b->wb, key, kl, v, 8);
+}
+
+void tally_state_batch_put_file(tally_state_batch_t *b, const char *path, const char *rec) {
+    const char pre = 'f';
+    const char *parts[2] = {&pre, path};
+    size_t sizes[2] = {1, strlen(path)};
+    const char *vp = rec;
+    size_t vs = strlen(rec);
+    rocksdb_writebatch_putv(b->wb, 2, parts, sizes, 1, &vp, &vs);
 }
 
 void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch) {

@@ -16,6 +16,7 @@
 #include "tally/engine.h"
 #include "tally/err.h"
 #include "tally/log.h"
+#include "tally/sourcelog.h"
 
 #define MAX_ATTEMPTS 10        /* of one retriable call */
 #define MAX_REPLACEMENTS 3     /* producers replaced within a minute before we give up */
@@ -27,6 +28,7 @@ struct tally_txn_s {
     bool transactional;
     rd_kafka_t *producer;
     rd_kafka_topic_t *topic;
+    rd_kafka_topic_t *log;        /* input.path: the file log (sourcelog.h), exactly_once only */
     bool open;                   /* a transaction is begun and not yet committed or aborted */
     rd_kafka_resp_err_t last_code; /* of the last failed call */
     int budget_ms;               /* longest a retried call may keep the control thread */
@@ -112,12 +114,23 @@ static int producer_start(tally_txn_t *t) {
         }
     }
     t->topic = rd_kafka_topic_new(t->producer, t->conf->output_topic, NULL);
-    return t->topic ? 0 : TALLY_EKAFKA;
+    if (!t->topic) return TALLY_EKAFKA;
+    if (t->conf->input_path && t->transactional) {
+        char name[300], err[512];
+        tally_sourcelog_topic(t->conf, name, sizeof(name));
+        if ((r = tally_sourcelog_ensure(t->producer, t->conf, err, sizeof(err)))) {
+            tally_err("%s", err);
+            return r;
+        }
+        if (!(t->log = rd_kafka_topic_new(t->producer, name, NULL))) return TALLY_EKAFKA;
+    }
+    return 0;
 }
 
 static void producer_stop(tally_txn_t *t, bool failed) {
     if (t->topic) rd_kafka_topic_destroy(t->topic);
-    t->topic = NULL;
+    if (t->log) rd_kafka_topic_destroy(t->log);
+    t->topic = t->log = NULL;
     if (!t->producer) return;
     /* After a failure nothing may be flushed: purge what is queued, then destroy. */
     if (failed) rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -243,16 +256,35 @@ tally_txn_class_t tally_txn_abort(tally_txn_t *t, tally_txn_failure_t *f) {
     return TALLY_TXN_FATAL;
 }
 
+/* input.path: the epoch's files go into the transaction as one record of the file log. */
+static tally_txn_class_t log_files(tally_txn_t *t, rd_kafka_topic_partition_list_t *files, uint64_t epoch,
+                                   tally_txn_failure_t *f) {
+    size_t len = 0;
+    char *v = tally_sourcelog_encode(epoch, files, &len);
+    if (!v) {
+        failure(f, TALLY_EXIT_ERROR, "out of memory for the file log record of epoch %" PRIu64, epoch);
+        return TALLY_TXN_FATAL;
+    }
+    if (rd_kafka_produce(t->log, 0, RD_KAFKA_MSG_F_FREE, v, len, "files", 5, NULL) != 0) {
+        rd_kafka_resp_err_t e = rd_kafka_last_error();
+        free(v);
+        failure(f, TALLY_EXIT_ERROR, "cannot produce the file log record of epoch %" PRIu64 ": %s", epoch,
+                rd_kafka_err2str(e));
+        return TALLY_TXN_ABORTABLE;
+    }
+    return TALLY_TXN_OK;
+}
+
 /* exactly_once: offsets and output in the epoch's transaction. */
 static tally_txn_class_t commit_transaction(tally_txn_t *t, rd_kafka_topic_partition_list_t *offsets,
                                             rd_kafka_t *consumer, uint64_t epoch, tally_txn_failure_t *f) {
-    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(consumer);
+    rd_kafka_consumer_group_metadata_t *cgmd = consumer ? rd_kafka_consumer_group_metadata(consumer) : NULL;
     tally_crashpoint("after_produce", epoch);
-    tally_txn_class_t cls = run_step(t, STEP_SEND_OFFSETS, offsets, cgmd, f);
+    tally_txn_class_t cls = consumer ? run_step(t, STEP_SEND_OFFSETS, offsets, cgmd, f) : log_files(t, offsets, epoch, f);
     tally_crashpoint("after_send_offsets", epoch);
     tally_crashpoint_soon("during_commit", epoch, 2000);
     if (cls == TALLY_TXN_OK) cls = run_step(t, STEP_COMMIT, NULL, NULL, f);
-    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    if (cgmd) rd_kafka_consumer_group_metadata_destroy(cgmd);
     if (cls == TALLY_TXN_OK) {
         t->open = false;
         return cls;
@@ -284,7 +316,8 @@ tally_txn_class_t tally_txn_commit(tally_txn_t *t, rd_kafka_topic_partition_list
             return TALLY_TXN_ABORTABLE;
         }
     }
-    rd_kafka_resp_err_t ce = rd_kafka_commit(consumer, offsets, 0);
+    /* input.path: the state write that follows is the commit. */
+    rd_kafka_resp_err_t ce = consumer ? rd_kafka_commit(consumer, offsets, 0) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (ce) {
         failure(f, TALLY_EXIT_ERROR, "offset commit failed: %s", rd_kafka_err2str(ce));
         return TALLY_TXN_ABORTABLE;

@@ -20,7 +20,8 @@ static const char *const all_keys[] = {
     "workers", "trigger.interval.ms", "processing.guarantee", "output.mode", "starting.offsets",
     "fail.on.data.loss", "max.word.bytes", "state.rebuild", "log.level", "transaction.timeout.ms",
     "metadata.refresh.interval.ms", "http.listen", "progress.topic", "output.path", "output.format",
-    "output.parquet.compression",
+    "output.parquet.compression", "input.path", "files.max.per.trigger", "files.max.bytes.per.trigger",
+    "files.clean", "files.archive.dir", "files.readers", "files.split.bytes", "trigger.available.now",
 };
 #define ALL_KEYS_CNT (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -397,7 +398,13 @@ static void test_errors(void) {
     load_err("application.id=my app\n", "\"my app\"", "application.id", "letters, digits, '.', '_' and '-'", NULL);
     load_err("application.id=..\n", "application.id", NULL);
     load_err("application.id=\n", "bad value \"\" for application.id", NULL);
-    load_err("bootstrap.servers=\n", "bad value \"\" for bootstrap.servers: a non-empty string", NULL);
+    /* bootstrap.servers is optional (files in and out need no broker): empty unsets it. */
+    {
+        tally_config_t c;
+        load_ok(&c, "bootstrap.servers=\n");
+        ASSERT(c.bootstrap_servers == NULL);
+        tally_config_term(&c);
+    }
     const char *bad_listen[] = {"8080", ":8080", "h:0", "h:65536", "h:abc", "h:", "::1:80", "[::1:80",
                                 "h:99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_listen) / sizeof(bad_listen[0]); i++) {
@@ -560,7 +567,32 @@ static void test_validate(void) {
 
     tally_config_init(&c);
     e = validate_err(&c);
-    ASSERT_STR_EQ(e, "missing required key \"bootstrap.servers\"");
+    ASSERT_STR_EQ(e, "missing required key \"application.id\"");
+    tally_config_term(&c);
+
+    load_ok(&c, "application.id=a\ninput.topic=in\noutput.topic=out\n");
+    ASSERT_STR_EQ(validate_err(&c), "missing required key \"bootstrap.servers\" (required when input.topic is read)");
+    tally_config_term(&c);
+
+    /* input.path: instead of input.topic; no broker for files -> files or console. */
+    load_ok(&c, "application.id=a\ninput.path=/tmp/in\nsink=files\noutput.path=/tmp/out\n");
+    validate_ok(&c);
+    ASSERT_EQ(c.files_clean, TALLY_CLEAN_OFF);
+    ASSERT_EQ(c.files_split_bytes, 33554432);
+    ASSERT(!c.trigger_available_now);
+    ASSERT_EQ(tally_config_set(&c, "input.topic=in", NULL, 0), 0);
+    ASSERT_STR_EQ(validate_err(&c), "input.topic and input.path are both set: tally reads one of them");
+    tally_config_term(&c);
+    load_ok(&c, "application.id=a\ninput.path=/tmp/in\noutput.topic=out\n");
+    ASSERT_STR_EQ(validate_err(&c), "missing required key \"bootstrap.servers\" (required when sink=kafka)");
+    tally_config_term(&c);
+    load_ok(&c, "application.id=a\ninput.path=/tmp/in\nsink=console\nfiles.clean=archive\n");
+    ASSERT_STR_EQ(validate_err(&c), "missing required key \"files.archive.dir\" (required when files.clean=archive)");
+    ASSERT_EQ(tally_config_set(&c, "files.archive.dir=/tmp/done", NULL, 0), 0);
+    validate_ok(&c);
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "trigger.available.now=true\n");
+    ASSERT_CONTAINS(validate_err(&c), "trigger.available.now=true needs input.path");
     tally_config_term(&c);
 
     load_ok(&c, "bootstrap.servers=b\ninput.topic=in\noutput.topic=out\n");
@@ -569,7 +601,7 @@ static void test_validate(void) {
     tally_config_term(&c);
 
     load_ok(&c, "bootstrap.servers=b\napplication.id=a\noutput.topic=out\n");
-    ASSERT_STR_EQ(validate_err(&c), "missing required key \"input.topic\"");
+    ASSERT_STR_EQ(validate_err(&c), "missing required key \"input.topic\" (or input.path, to count files)");
     tally_config_term(&c);
 
     /* output.topic: required with the kafka sink, not with console. */

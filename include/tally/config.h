@@ -14,6 +14,7 @@ typedef enum { TALLY_PARQUET_SNAPPY = 0, TALLY_PARQUET_ZSTD, TALLY_PARQUET_NONE 
 typedef enum { TALLY_EXACTLY_ONCE = 0, TALLY_AT_LEAST_ONCE } tally_guarantee_t;
 typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE } tally_output_mode_t;
 typedef enum { TALLY_START_EARLIEST = 0, TALLY_START_LATEST } tally_start_t;
+typedef enum { TALLY_CLEAN_OFF = 0, TALLY_CLEAN_DELETE, TALLY_CLEAN_ARCHIVE } tally_files_clean_t;
 
 typedef struct tally_kv_s {
     char *key;   /* without the "kafka." prefix, e.g. "security.protocol" */
@@ -21,10 +22,18 @@ typedef struct tally_kv_s {
 } tally_kv_t;
 
 typedef struct tally_config_s {
-    char *bootstrap_servers;      /* required */
+    char *bootstrap_servers;      /* required when Kafka is read or written */
     char *application_id;         /* required: consumer group; transactional.id derives from it */
-    char **input_topics;          /* required: "input.topic", a comma list */
+    char **input_topics;          /* "input.topic", a comma list; or input_path */
     int input_topic_cnt;
+    char *input_path;             /* "input.path": a directory or glob of text files (filesource.c) */
+    int files_max_per_trigger;    /* 0 = no bound */
+    int files_max_bytes_per_trigger;
+    tally_files_clean_t files_clean;
+    char *files_archive_dir;
+    int files_readers;            /* 0 = online cores */
+    int files_split_bytes;
+    bool trigger_available_now;
     char *output_topic;           /* required when sink=kafka */
     tally_sink_t sink;
     char *output_path;            /* sink=files: the output directory (required there) */

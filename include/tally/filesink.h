@@ -24,7 +24,9 @@ typedef struct tally_filesink_s tally_filesink_t;
 typedef void (*tally_filesink_row_fn)(const uint8_t *word, size_t len, int64_t count, void *row_opaque);
 typedef void (*tally_filesink_rows_fn)(void *opaque, tally_filesink_row_fn row, void *row_opaque);
 
-/* One input partition's position after a batch. */
+/* One input partition's position after a batch; or, with partition TALLY_FILESINK_FILE, an input
+ * file (topic: its path) that the batch read whole (offset: its size). */
+#define TALLY_FILESINK_FILE (-1)
 typedef struct {
     const char *topic;
     int32_t partition;
@@ -40,6 +42,10 @@ void tally_filesink_close(tally_filesink_t *fs);
 uint64_t tally_filesink_epoch(const tally_filesink_t *fs);
 /* The input offset the last committed batch recorded for a partition; -1 when it recorded none. */
 int64_t tally_filesink_offset(const tally_filesink_t *fs, const char *topic, int32_t partition);
+
+/* The positions the last committed batch recorded, by index. */
+int tally_filesink_noffsets(const tally_filesink_t *fs);
+tally_filesink_offset_t tally_filesink_offset_at(const tally_filesink_t *fs, int i);
 
 /* Writes one epoch's part file and commits it with the offsets (see the order above).
  * 0, or a TALLY_E* code with errstr: nothing of this epoch is committed then. */

@@ -38,6 +38,10 @@ int tally_state_foreach_count(tally_state_t *st,
                               void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
                               void *opaque);
 
+/* Calls fn for every input file recorded with tally_state_batch_put_file (input.path). */
+int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, const char *rec, void *opaque),
+                             void *opaque);
+
 /* Bytes free for the store on its file system (statvfs), or a negative error. */
 int64_t tally_state_free_bytes(tally_state_t *st);
 
@@ -45,6 +49,8 @@ tally_state_batch_t *tally_state_batch_new(void);
 void tally_state_batch_destroy(tally_state_batch_t *b);
 void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count);
 void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int32_t partition, int64_t offset);
+/* An input file's record (a text line that filesource.c writes and reads), keyed by its path. */
+void tally_state_batch_put_file(tally_state_batch_t *b, const char *path, const char *rec);
 void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch);
 size_t tally_state_batch_count(tally_state_batch_t *b);
 /* Writes the batch atomically (WAL on; a process crash loses nothing written). */

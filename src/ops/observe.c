@@ -246,6 +246,23 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
     tally_prom_int(b, "tally_assigned_partitions", NULL, v->nparts);
     metrics_partitions(v, b);
+    if (v->files_input) {
+        tally_prom_family(b, "tally_input_files_total", "counter",
+                          "Input files committed, by what became of them: read, binary (skipped), vanished, "
+                          "unreadable, truncated (what was there is counted).");
+        const struct { const char *status; uint64_t n; } fst[] = {
+            {"read", v->files.files_read - v->files.truncated}, {"binary", v->files.skipped_binary},
+            {"vanished", v->files.vanished}, {"unreadable", v->files.unreadable}, {"truncated", v->files.truncated}};
+        for (size_t i = 0; i < sizeof(fst) / sizeof(fst[0]); i++) {
+            const char *l[] = {"status", fst[i].status, NULL};
+            tally_prom_uint(b, "tally_input_files_total", l, fst[i].n);
+        }
+        tally_prom_family(b, "tally_input_file_bytes_total", "counter", "Bytes of the input files read and committed.");
+        tally_prom_uint(b, "tally_input_file_bytes_total", NULL, v->files.bytes_read);
+        tally_prom_family(b, "tally_input_files_changed_after_read_total", "counter",
+                          "Input files found changed after they were read (not read again).");
+        tally_prom_uint(b, "tally_input_files_changed_after_read_total", NULL, v->files.changed_after_read);
+    }
     int64_t rss = resident_bytes();
     if (rss >= 0) {
         tally_prom_family(b, "tally_process_resident_bytes", "gauge", "Resident memory of the process (/proc/self/statm).");
@@ -632,7 +649,9 @@ void tally_obs_state(tally_obs_t *obs) {
     tally_obs_view_t v = {0};
     obs->view(obs->view_opaque, &v);
     const tally_config_t *c = obs->conf;
-    if (v.state == TALLY_SNAP_RUNNING)
+    if (v.state == TALLY_SNAP_RUNNING && c->input_path)
+        tally_info("running: counting the files of %s", c->input_path);
+    else if (v.state == TALLY_SNAP_RUNNING)
         tally_info("running: consuming %s%s as group %s", c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
                    c->application_id);
     else if (v.state == TALLY_SNAP_STOPPED && v.exit_status)

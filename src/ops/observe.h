@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "tally/config.h"
+#include "tally/filesource.h"
 #include "tally/snapshot.h"
 #include "tally/state.h"
 
@@ -38,6 +39,8 @@ typedef struct {
     uint64_t committed_epoch, commits, aborts, keys_in_memory;
     int nworkers, nparts;
     tally_obs_part_t *parts;  /* [nparts], freed by tally_obs_view_term */
+    bool files_input;         /* input.path: `files` is set */
+    tally_filesource_stats_t files;
 } tally_obs_view_t;
 
 void tally_obs_view_term(tally_obs_view_t *v);
