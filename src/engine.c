@@ -308,10 +308,10 @@ static int open_state(tally_engine_t *eng) {
         if (tally_filesink_epoch(eng->files) > epoch) epoch = tally_filesink_epoch(eng->files);
     }
     if (eng->conf.input_path) {
-        int r = recover_files(eng);
-        if (!r) r = tally_filesource_open(&eng->conf, eng->state, &eng->source, err, sizeof(err));
-        if (r) {
-            if (r != TALLY_ENOMEM && *err) tally_err("%s", err);
+        int r = recover_files(eng); /* logs its reason */
+        if (r) return r;
+        if ((r = tally_filesource_open(&eng->conf, eng->state, &eng->source, err, sizeof(err)))) {
+            tally_err("%s", r == TALLY_ENOMEM ? "out of memory" : err);
             if (r == TALLY_ECONFIG) tally_fault_raise(&eng->fault, TALLY_EXIT_USAGE, "%s", err);
             return r;
         }

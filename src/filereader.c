@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "pipeline.h"
+#include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 
@@ -28,6 +29,7 @@ static bool on_word(const uint8_t *word, size_t len, void *opaque) {
 /* Reads this reader's chunks of the plan. False when the engine stops hard. */
 static bool read_plan(tally_part_t *p, const tally_file_plan_t *plan) {
     tally_pipeline_t *pipe = p->pipe;
+    tally_crashpoint_hold("before_read"); /* a test changes the planned files meanwhile */
     const int *mine = plan->assign[p->idx % plan->nreaders];
     for (int k = 0; p->idx < plan->nreaders && mine[k] >= 0; k++) {
         const tally_chunk_t *c = &plan->chunks[mine[k]];

@@ -133,6 +133,10 @@ int tally_sourcelog_read_last(const tally_config_t *conf, uint64_t *epoch, rd_ka
     if (!r) r = tally_kafka_conf_set(c, "isolation.level", "read_committed", errstr, n);
     if (!r) r = tally_kafka_conf_set(c, "enable.partition.eof", "true", errstr, n);
     if (!r) r = tally_kafka_conf_set(c, "enable.auto.commit", "false", errstr, n);
+    /* Only assigned, never subscribed: the group is not joined, but the consumer API wants one. */
+    char group[320];
+    snprintf(group, sizeof(group), "%s-reader", topic);
+    if (!r) r = tally_kafka_conf_set(c, "group.id", group, errstr, n);
     if (r) {
         rd_kafka_conf_destroy(c);
         return r;

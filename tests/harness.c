@@ -542,6 +542,31 @@ void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const
     e->pid = -1;
 }
 
+void th_engine_init_files(th_engine_t *e, const char *app_id, const char *input_path, const char *extra) {
+    memset(e, 0, sizeof(*e));
+    snprintf(e->dir, sizeof(e->dir), "/tmp/tally-test-XXXXXX");
+    if (!mkdtemp(e->dir)) TH_FAIL("mkdtemp");
+    snprintf(e->conf, sizeof(e->conf), "%s/job.properties", e->dir);
+    snprintf(e->log, sizeof(e->log), "%s/engine.log", e->dir);
+    snprintf(e->out, sizeof(e->out), "%s/engine.out", e->dir);
+    FILE *f = fopen(e->conf, "w");
+    ASSERT(f);
+    fprintf(f, "application.id=%s\ninput.path=%s\nstate.dir=%s/state\ntrigger.interval.ms=200\n%s\n", app_id,
+            input_path, e->dir, extra ? extra : "");
+    fclose(f);
+    e->pid = -1;
+}
+
+void th_write_file(const char *dir, const char *name, const void *data, size_t len) {
+    char tmp[700], path[700];
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) TH_FAIL("cannot write %s", tmp);
+    if (len && fwrite(data, 1, len, f) != len) TH_FAIL("cannot write %s", tmp);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) TH_FAIL("cannot place %s", path);
+}
+
 void th_engine_append_conf(th_engine_t *e, const char *lines) {
     FILE *f = fopen(e->conf, "a");
     if (!f) TH_FAIL("cannot append to %s", e->conf);
@@ -568,6 +593,10 @@ void th_engine_start(th_engine_t *e) {
         if (fd < 0 || fo < 0) _exit(126);
         dup2(fd, 2);
         dup2(fo, 1);
+        /* As nobody, for a test of files root could read anyway. */
+        if (getenv("TH_ENGINE_SETPRIV"))
+            execlp("setpriv", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", th_tally_bin(), "--config",
+                   e->conf, (char *)NULL);
         execl(th_tally_bin(), "tally", "--config", e->conf, (char *)NULL);
         _exit(127);
     }

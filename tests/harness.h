@@ -123,6 +123,10 @@ typedef struct {
 
 /* Writes a config for the job into a new temporary directory; `extra` is appended verbatim. */
 void th_engine_init(th_engine_t *e, const char *app_id, const char *input, const char *output, const char *extra);
+/* The same for input.path (a directory of files): no broker, no topics unless `extra` names them. */
+void th_engine_init_files(th_engine_t *e, const char *app_id, const char *input_path, const char *extra);
+/* Places a file in dir atomically, as input.path expects: written under a hidden name, then renamed. */
+void th_write_file(const char *dir, const char *name, const void *data, size_t len);
 void th_engine_start(th_engine_t *e);
 /* Appends lines ("key=value\n"...) to the engine's config; a later key overrides an earlier one from
  * the next start on. */
