@@ -866,7 +866,7 @@ static void test_shipped_conf(void) {
     const char *root = getenv("TALLY_SOURCE_DIR");
     if (!root) root = ".";
     const char *names[] = {"wordcount.properties", "console.properties", "example-full.properties",
-                           "parquet.properties"};
+                           "parquet.properties", "files.properties"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[1024], err[512];
         snprintf(path, sizeof(path), "%s/conf/%s", root, names[i]);
@@ -876,6 +876,14 @@ static void test_shipped_conf(void) {
         if (rc != 0) TH_FAIL("%s: %s", path, err);
         rc = tally_config_validate(&c, err, sizeof(err));
         if (rc != 0) TH_FAIL("%s: %s", path, err);
+        if (i == 4) { /* files in, files out: no broker */
+            ASSERT(c.bootstrap_servers == NULL);
+            ASSERT_STR_EQ(c.input_path, "/tmp/wordcount-in");
+            ASSERT_EQ(c.sink, TALLY_SINK_FILES);
+            ASSERT(c.trigger_available_now);
+            tally_config_term(&c);
+            continue;
+        }
         ASSERT_STR_EQ(c.bootstrap_servers, "localhost:9092");
         ASSERT_EQ(c.input_topic_cnt, 1);
         ASSERT_STR_EQ(c.input_topics[0], "test");
