@@ -115,6 +115,7 @@ static bool has_file(const tally_filesink_t *fs, const char *path) {
 /* "123" or "123.compact" -> 123; -1 for any other name. */
 static int64_t batch_of(const char *name, bool *compact) {
     char *end;
+    *compact = false;
     if (name[0] < '0' || name[0] > '9') return -1;
     errno = 0;
     unsigned long long v = strtoull(name, &end, 10);

@@ -403,7 +403,7 @@ int tally_filesource_plan(tally_filesource_t *fs, uint64_t epoch, int nreaders, 
         fs->now_listed = fs->now != NULL;
         tally_info("trigger.available.now: %zu file(s) to read, then stop", fs->nnow);
     }
-    qsort(l.v, (size_t)l.n, sizeof(*l.v), by_age);
+    if (l.n > 1) qsort(l.v, (size_t)l.n, sizeof(*l.v), by_age);
     int take = 0;
     int64_t bytes = 0;
     for (int i = 0; i < l.n; i++) {
