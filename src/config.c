@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,9 +26,11 @@
 #define TOPIC_MAX_LEN    249 /* Kafka's limit on topic names */
 #define MSG_VALUE_MAX    80  /* longer values are cut in messages */
 
-typedef enum { P_STRING, P_INT, P_BOOL, P_ENUM, P_TOPICS } ptype_t;
+/* P_MS: milliseconds in an int64_t, for durations past int's 24.8 days; -1 when unset. */
+typedef enum { P_STRING, P_INT, P_BOOL, P_ENUM, P_TOPICS, P_MS } ptype_t;
 
-enum { P_REQUIRED = 1 << 0 };
+/* P_OPTIONAL: a P_MS key with no default; an empty value unsets it again. */
+enum { P_REQUIRED = 1 << 0, P_OPTIONAL = 1 << 1 };
 
 /* Extra check of a string value: 0 when fine; otherwise writes what is wrong into `why`. */
 typedef int (*pcheck_t)(const char *v, char *why, size_t why_size);
@@ -38,6 +41,7 @@ typedef struct {
     unsigned flags;
     const char *def;              /* default, parsed like user input; NULL = unset */
     int min, max;                 /* P_INT */
+    int64_t ms_max;               /* P_MS: from 0 to this */
     const char *const *values;    /* P_ENUM: NULL-terminated; the stored int is the index */
     int (*parse)(const char *);   /* P_ENUM: if set, used instead of looking up `values` */
     pcheck_t check;               /* P_STRING: extra check */
@@ -55,12 +59,17 @@ _Static_assert(sizeof(tally_output_mode_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_start_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_output_format_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_parquet_codec_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(tally_event_time_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(tally_watermark_policy_t) == sizeof(int), "enum size");
 
 static const char *const sink_values[] = {"kafka", "console", "files", NULL};
 static const char *const format_values[] = {"jsonl", "csv", "parquet", NULL};
 static const char *const codec_values[] = {"snappy", "zstd", "none", NULL};
 static const char *const guarantee_values[] = {"exactly_once", "at_least_once", NULL};
-static const char *const output_mode_values[] = {"update", "complete", NULL};
+static const char *const output_mode_values[] = {"update", "complete", "append", NULL};
+static const char *const event_time_values[] = {"record", "processing", NULL};
+/* In tally_watermark_policy_t order. */
+static const char *const watermark_policy_values[] = {"max", "min", NULL};
 static const char *const start_values[] = {"earliest", "latest", NULL};
 static const char *const clean_values[] = {"off", "delete", "archive", NULL};
 /* In tally_log_level_t order; parsed by tally_log_level_parse(). */
@@ -82,6 +91,11 @@ static int check_path(const char *v, char *why, size_t why_size);
      .unset = uns, .off = OFF(field), .desc = ds}
 #define INT(n, d, lo, hi, field, ds)                                                               \
     {.name = n, .type = P_INT, .def = d, .min = lo, .max = hi, .off = OFF(field), .desc = ds}
+/* Durations: 10 years at most, far past any window or delay that makes sense. */
+#define MS_MAX INT64_C(315360000000)
+#define MS(n, d, uns, field, ds)                                                                   \
+    {.name = n, .type = P_MS, .flags = (d) ? 0 : P_OPTIONAL, .def = d, .ms_max = MS_MAX,         \
+     .unset = uns, .off = OFF(field), .desc = ds}
 #define BOOL(n, d, field, ds) {.name = n, .type = P_BOOL, .def = d, .off = OFF(field), .desc = ds}
 #define ENUM(n, d, vals, prs, field, ds)                                                           \
     {.name = n, .type = P_ENUM, .def = d, .values = vals, .parse = prs, .off = OFF(field),       \
@@ -155,7 +169,37 @@ static const prop_t props[] = {
          "offsets commit after the output is acknowledged, so a crash may repeat counts."),
     ENUM("output.mode", "update", output_mode_values, NULL, output_mode,
          "update: emit only the words whose count changed since the last trigger; complete: emit "
-         "every word each trigger."),
+         "every word each trigger; append: emit each window's counts once, when the watermark closes "
+         "the window (needs window.size.ms and watermark.delay.ms, as Spark's append needs a watermark)."),
+    MS("window.size.ms", "0", NULL, window_size_ms,
+       "Length of the event-time windows words are counted in; 0 counts over all time, without windows. "
+       "Windows are [start, start + size) with start a multiple of window.slide.ms since the epoch, as "
+       "Spark's window(); each output record names its window. Not run yet by this build's engine, "
+       "which refuses window.size.ms > 0 and output.mode=append at start (exit 2)."),
+    MS("window.slide.ms", "0", NULL, window_slide_ms,
+       "How far apart windows start; 0 means window.size.ms (tumbling windows). Smaller gives hopping "
+       "windows: a record counts in every window that holds it. Need not divide window.size.ms (then, "
+       "as in Spark, a record is in floor or ceil of size/slide windows). At most 1000 windows hold a "
+       "record."),
+    ENUM("event.time", "record", event_time_values, NULL, event_time,
+         "The time that places a record in windows: record is its Kafka timestamp (CreateTime or "
+         "LogAppendTime, as the topic says); processing is when tally read it."),
+    MS("watermark.delay.ms", NULL, "no watermark", watermark_delay_ms,
+       "How late a record may arrive: the watermark is the event time seen minus this delay, and a "
+       "window whose end is at or before the watermark is closed: its records arriving later are "
+       "dropped and counted in a metric, and its state is deleted. As Spark's withWatermark; not with "
+       "output.mode=complete, which keeps every window."),
+    ENUM("watermark.policy", "max", watermark_policy_values, NULL, watermark_policy,
+         "max: the greatest event time seen across all partitions, minus the delay, moved at the end "
+         "of each trigger (Spark); min: the least over partitions of each partition's greatest event "
+         "time, minus the delay, so that a partition that lags behind holds windows open (Flink)."),
+    MS("watermark.idle.ms", NULL, "a partition is never idle", watermark_idle_ms,
+       "With watermark.policy=min: a partition that has received nothing for this long stops holding "
+       "the watermark back until its next record (Flink's withIdleness)."),
+    MS("window.close.idle.ms", NULL, "off", window_close_idle_ms,
+       "When no partition has received anything for this long, the watermark moves on with the wall "
+       "clock (as if event time had kept pace since the last record), so the last windows close and "
+       "are emitted even when input stops."),
     ENUM("starting.offsets", "earliest", start_values, NULL, starting_offsets,
          "Where to start reading a partition that has no committed offset."),
     BOOL("fail.on.data.loss", "true", fail_on_data_loss,
@@ -393,6 +437,16 @@ static int parse_int(const char *v, int min, int max, int *out) {
     return 0;
 }
 
+static int parse_ms(const char *v, int64_t max, int64_t *out) {
+    if (*v < '0' || *v > '9') return -1; /* no sign: durations are never negative */
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n > max) return -1;
+    *out = (int64_t)n;
+    return 0;
+}
+
 static int parse_bool(const char *v, bool *out) {
     if (strcasecmp(v, "true") == 0) *out = true;
     else if (strcasecmp(v, "false") == 0) *out = false;
@@ -433,6 +487,10 @@ static void allowed_text(const prop_t *p, char *buf, size_t size) {
         else snprintf(buf, size, "a non-empty string");
         break;
     case P_TOPICS: snprintf(buf, size, "%s", p->allowed); break;
+    case P_MS:
+        snprintf(buf, size, "milliseconds, an integer from 0 to %" PRId64 "%s", p->ms_max,
+                 (p->flags & P_OPTIONAL) ? " (empty: unset)" : "");
+        break;
     }
 }
 
@@ -476,6 +534,13 @@ static int prop_set(tally_config_t *conf, const prop_t *p, const char *v, const 
         int n;
         if (parse_int(v, p->min, p->max, &n) != 0) return bad_value(c, p, v, NULL);
         *(int *)field(conf, p->off) = n;
+        return 0;
+    }
+    case P_MS: {
+        int64_t n;
+        if (*v == '\0' && (p->flags & P_OPTIONAL)) n = -1;
+        else if (parse_ms(v, p->ms_max, &n) != 0) return bad_value(c, p, v, NULL);
+        *(int64_t *)field(conf, p->off) = n;
         return 0;
     }
     case P_BOOL: {
@@ -650,6 +715,7 @@ static int apply(tally_config_t *conf, const char *key, const char *value, const
 void tally_config_init(tally_config_t *conf) {
     memset(conf, 0, sizeof(*conf));
     for (size_t i = 0; i < PROPS_CNT; i++) {
+        if (props[i].type == P_MS) *(int64_t *)field(conf, props[i].off) = -1; /* unset */
         if (!props[i].def) continue;
         ctx_t c = {.origin = "default"};
         int rc = prop_set(conf, &props[i], props[i].def, &c);
@@ -898,7 +964,72 @@ int tally_config_set(tally_config_t *conf, const char *key_eq_value, char *errst
 static bool is_set(const tally_config_t *conf, const prop_t *p) {
     if (p->type == P_STRING) return *(char **)field(conf, p->off) != NULL;
     if (p->type == P_TOPICS) return *(int *)field(conf, p->off_cnt) > 0;
+    if (p->type == P_MS) return *(int64_t *)field(conf, p->off) >= 0;
     return true;
+}
+
+/* The window keys together. Nothing is silently ignored: a key that has no effect in the
+ * configuration given is an error naming what it needs. */
+static int validate_windows(const tally_config_t *conf, char *errstr, size_t errstr_size) {
+    bool windows = conf->window_size_ms > 0, watermark = conf->watermark_delay_ms >= 0;
+    /* First, so the message names both keys whatever else is missing. Spark's words: "Append output
+     * mode not supported when there are streaming aggregations on streaming DataFrames/DataSets
+     * without watermark" (UnsupportedOperationChecker). */
+    if (conf->output_mode == TALLY_OUTPUT_APPEND && (!windows || !watermark)) {
+        seterr(errstr, errstr_size,
+               "output.mode=append is not supported for word counts without %s: a window's counts are "
+               "final only once the watermark closes it (Spark: \"Append output mode not supported when "
+               "there are streaming aggregations on streaming DataFrames/DataSets without watermark\"); "
+               "set %s, or use output.mode=update",
+               windows ? "a watermark" : "windows and a watermark",
+               windows ? "watermark.delay.ms" : "window.size.ms and watermark.delay.ms");
+        return TALLY_ECONFIG;
+    }
+    if (!windows) {
+        const char *key = conf->window_slide_ms > 0            ? "window.slide.ms"
+                          : watermark                          ? "watermark.delay.ms"
+                          : conf->watermark_idle_ms >= 0       ? "watermark.idle.ms"
+                          : conf->window_close_idle_ms >= 0    ? "window.close.idle.ms"
+                          : conf->event_time != TALLY_EVENT_TIME_RECORD ? "event.time"
+                          : conf->watermark_policy != TALLY_WATERMARK_MAX ? "watermark.policy"
+                                                                        : NULL;
+        if (key) {
+            seterr(errstr, errstr_size, "%s is set but window.size.ms=0 (no windows), where it has no "
+                   "effect: set window.size.ms, or remove %s", key, key);
+            return TALLY_ECONFIG;
+        }
+        return 0;
+    }
+    char why[192];
+    int64_t slide = conf->window_slide_ms ? conf->window_slide_ms : conf->window_size_ms;
+    if (tally_window_check(conf->window_size_ms, slide, why, sizeof(why)) != 0) {
+        seterr(errstr, errstr_size, "window.size.ms=%" PRId64 " with window.slide.ms=%" PRId64 ": %s",
+               conf->window_size_ms, conf->window_slide_ms, why);
+        return TALLY_ECONFIG;
+    }
+    const char *needs = !watermark && conf->watermark_policy != TALLY_WATERMARK_MAX ? "watermark.policy=min"
+                        : !watermark && conf->watermark_idle_ms >= 0          ? "watermark.idle.ms"
+                        : !watermark && conf->window_close_idle_ms >= 0       ? "window.close.idle.ms"
+                                                                               : NULL;
+    if (needs) {
+        seterr(errstr, errstr_size, "%s is set without a watermark: set watermark.delay.ms", needs);
+        return TALLY_ECONFIG;
+    }
+    /* Spark: complete mode keeps every window, so a watermark there drops and closes nothing. */
+    if (watermark && conf->output_mode == TALLY_OUTPUT_COMPLETE) {
+        seterr(errstr, errstr_size,
+               "watermark.delay.ms is set but output.mode=complete keeps and emits every window, so the "
+               "watermark would close nothing (as in Spark): use output.mode=update or append, or "
+               "remove watermark.delay.ms");
+        return TALLY_ECONFIG;
+    }
+    if (conf->watermark_idle_ms >= 0 && conf->watermark_policy != TALLY_WATERMARK_MIN) {
+        seterr(errstr, errstr_size,
+               "watermark.idle.ms is set but watermark.policy=max, where no partition holds the "
+               "watermark back: set watermark.policy=min, or remove watermark.idle.ms");
+        return TALLY_ECONFIG;
+    }
+    return 0;
 }
 
 /* state.dir NULL is valid: the engine then uses ./state/<application.id>. */
@@ -924,6 +1055,12 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
             seterr(errstr, errstr_size, "bad value %d for %s: %s", n, p->name, allowed);
             return TALLY_ECONFIG;
         }
+        int64_t ms = p->type == P_MS ? *(int64_t *)field(conf, p->off) : 0;
+        if (ms > p->ms_max || ms < ((p->flags & P_OPTIONAL) ? -1 : 0)) {
+            allowed_text(p, allowed, sizeof(allowed));
+            seterr(errstr, errstr_size, "bad value %" PRId64 " for %s: %s", ms, p->name, allowed);
+            return TALLY_ECONFIG;
+        }
     }
     if (!conf->input_topic_cnt == !conf->input_path) {
         seterr(errstr, errstr_size, conf->input_path ? "input.topic and input.path are both set: tally reads one of them"
@@ -943,6 +1080,8 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
         seterr(errstr, errstr_size, "trigger.available.now=true needs input.path: a topic has no end to stop at");
         return TALLY_ECONFIG;
     }
+    int r = validate_windows(conf, errstr, errstr_size);
+    if (r) return r;
     if (conf->sink == TALLY_SINK_KAFKA && !conf->output_topic) {
         seterr(errstr, errstr_size, "missing required key \"output.topic\" (required when sink=kafka)");
         return TALLY_ECONFIG;
@@ -1025,6 +1164,7 @@ static void put_value(FILE *out, const tally_config_t *conf, const prop_t *p) {
     switch (p->type) {
     case P_STRING: put_escaped(out, *(char **)field(conf, p->off), false); break;
     case P_INT: fprintf(out, "%d", *(int *)field(conf, p->off)); break;
+    case P_MS: fprintf(out, "%" PRId64, *(int64_t *)field(conf, p->off)); break;
     case P_BOOL: fputs(*(bool *)field(conf, p->off) ? "true" : "false", out); break;
     case P_ENUM: {
         int n = *(int *)field(conf, p->off), cnt = 0;
@@ -1075,6 +1215,7 @@ static const char *type_name(const prop_t *p) {
     case P_BOOL: return "boolean";
     case P_ENUM: return "enum";
     case P_TOPICS: return "topic list";
+    case P_MS: return "integer";
     }
     return "?";
 }

@@ -380,7 +380,21 @@ static int subscribe(tally_engine_t *eng) {
     return tally_kafka_subscribe(eng->consumer, c->input_topics, c->input_topic_cnt);
 }
 
+int tally_engine_check_config(const tally_config_t *conf, char *errstr, size_t errstr_size) {
+    /* No half feature reachable: counts without windows would be written where windowed ones are
+     * expected, and append would behave as update. */
+    const char *what = conf->window_size_ms > 0 ? "window.size.ms > 0 (event-time windows)"
+                       : conf->output_mode == TALLY_OUTPUT_APPEND ? "output.mode=append"
+                                                                  : NULL;
+    if (!what) return 0;
+    snprintf(errstr, errstr_size, "%s is not implemented yet in this build: remove it, or use a build "
+             "whose engine counts windows", what);
+    return TALLY_ECONFIG;
+}
+
 int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *errstr, size_t errstr_size) {
+    int gate = tally_engine_check_config(conf, errstr, errstr_size);
+    if (gate) return gate;
     tally_engine_t *eng = calloc(1, sizeof(*eng));
     if (!eng) return TALLY_ENOMEM;
     /* A private deep copy: the caller's configuration may go away. */

@@ -3,6 +3,8 @@
  * WHATWG): each maximal prefix of a valid sequence that is cut short becomes one U+FFFD. */
 #include "tally/json.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char hexdig[] = "0123456789abcdef";
@@ -155,5 +157,52 @@ size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t
 size_t tally_utf8_clean(char *out, const uint8_t *s, size_t len) {
     char *o = out;
     for (size_t i = 0; i < len;) o = put_utf8(o, s, len, &i);
+    return (size_t)(o - out);
+}
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days), in
+ * int64 so that every day of the int64 millisecond range is exact. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* [0, 11], from March */
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+size_t tally_json_timestamp(char *out, int64_t ms) {
+    /* Floor division: -1 ms is 1969-12-31T23:59:59.999Z. */
+    int64_t days = ms / 86400000, rem = ms % 86400000;
+    if (rem < 0) {
+        rem += 86400000;
+        days--;
+    }
+    int64_t y;
+    int m, d;
+    civil_from_days(days, &y, &m, &d);
+    int msec = (int)(rem % 1000), sec = (int)(rem / 1000 % 60), min = (int)(rem / 60000 % 60),
+        hour = (int)(rem / 3600000);
+    int n;
+    if (y < 0) n = sprintf(out, "-%04" PRId64, -y);
+    else if (y > 9999) n = sprintf(out, "+%" PRId64, y);
+    else n = sprintf(out, "%04" PRId64, y);
+    n += sprintf(out + n, "-%02d-%02dT%02d:%02d:%02d.%03dZ", m, d, hour, min, sec, msec);
+    return (size_t)n;
+}
+
+size_t tally_json_window_word_count(char *out, int64_t start_ms, int64_t end_ms, const uint8_t *word,
+                                    size_t len, int64_t count) {
+    char *o = out;
+    o += sprintf(o, "{\"window\":{\"start\":\"");
+    o += tally_json_timestamp(o, start_ms);
+    o += sprintf(o, "\",\"end\":\"");
+    o += tally_json_timestamp(o, end_ms);
+    o += sprintf(o, "\"},\"word\":\"");
+    o += tally_json_escape(o, word, len);
+    o += sprintf(o, "\",\"count\":%" PRId64 "}", count);
     return (size_t)(o - out);
 }

@@ -98,6 +98,24 @@ int main(void) {
     ASSERT_NE(th_system("grep -q hunter2 %s/out %s/err", dir, dir), 0);
 
     ASSERT_EQ(run_conf(BASE "input.topic=\n", NULL), 2);
+
+    /* Windows: valid keys, but this build's engine refuses them before connecting (exit 2),
+     * --check-config too; append without a watermark is refused with Spark's reason first. */
+    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\nwatermark.delay.ms=60000\n", "--check-config"), 2);
+    expect_err("job.properties: window.size.ms > 0 (event-time windows) is not implemented yet in this build");
+    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\nwatermark.delay.ms=60000\noutput.mode=append\n", NULL), 2);
+    expect_err("not implemented yet in this build");
+    ASSERT_EQ(run_conf(BASE "output.mode=append\n", NULL), 2);
+    expect_err("output.mode=append is not supported for word counts without windows and a watermark");
+    expect_err("Append output mode not supported when there are streaming aggregations");
+    expect_err("set window.size.ms and watermark.delay.ms");
+    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\noutput.mode=append\n", NULL), 2);
+    expect_err("set watermark.delay.ms, or use output.mode=update");
+    ASSERT_EQ(run_conf(BASE "window.size.ms=10\nwindow.slide.ms=11\n", NULL), 2);
+    expect_err("the slide duration (11 ms) must be less than or equal to the window duration (10 ms)");
+    ASSERT_EQ(run_conf(BASE "window.size.ms=-1\n", NULL), 2);
+    expect_err("job.properties:5: bad value \"-1\" for window.size.ms");
+    ASSERT_EQ(run_conf(BASE "window.size.ms=0\n", "--check-config"), 0); /* no windows: runs as before */
     ASSERT_EQ(th_system("rm -rf %s", dir), 0);
     return 0;
 }

@@ -22,6 +22,8 @@ static const char *const all_keys[] = {
     "metadata.refresh.interval.ms", "http.listen", "progress.topic", "output.path", "output.format",
     "output.parquet.compression", "input.path", "files.max.per.trigger", "files.max.bytes.per.trigger",
     "files.clean", "files.archive.dir", "files.readers", "files.split.bytes", "trigger.available.now",
+    "window.size.ms", "window.slide.ms", "event.time", "watermark.delay.ms",
+    "watermark.policy", "watermark.idle.ms", "window.close.idle.ms",
 };
 #define ALL_KEYS_CNT (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -131,6 +133,13 @@ static void assert_conf_eq(const tally_config_t *a, const tally_config_t *b) {
     ASSERT_EQ(a->log_level, b->log_level);
     ASSERT_EQ(a->transaction_timeout_ms, b->transaction_timeout_ms);
     ASSERT_EQ(a->metadata_refresh_ms, b->metadata_refresh_ms);
+    ASSERT_EQ(a->window_size_ms, b->window_size_ms);
+    ASSERT_EQ(a->window_slide_ms, b->window_slide_ms);
+    ASSERT_EQ(a->event_time, b->event_time);
+    ASSERT_EQ(a->watermark_delay_ms, b->watermark_delay_ms);
+    ASSERT_EQ(a->watermark_policy, b->watermark_policy);
+    ASSERT_EQ(a->watermark_idle_ms, b->watermark_idle_ms);
+    ASSERT_EQ(a->window_close_idle_ms, b->window_close_idle_ms);
     ASSERT_EQ(a->kafka_cnt, b->kafka_cnt);
     for (int i = 0; i < a->kafka_cnt; i++) {
         ASSERT_STR_EQ(a->kafka[i].key, b->kafka[i].key);
@@ -161,6 +170,13 @@ static void test_defaults(void) {
     ASSERT_EQ(c.log_level, TALLY_LOG_INFO);
     ASSERT_EQ(c.transaction_timeout_ms, 60000);
     ASSERT_EQ(c.metadata_refresh_ms, 10000);
+    ASSERT_EQ(c.window_size_ms, 0); /* no windows */
+    ASSERT_EQ(c.window_slide_ms, 0);
+    ASSERT_EQ(c.event_time, TALLY_EVENT_TIME_RECORD);
+    ASSERT_EQ(c.watermark_delay_ms, -1); /* unset: no watermark */
+    ASSERT_EQ(c.watermark_policy, TALLY_WATERMARK_MAX);
+    ASSERT_EQ(c.watermark_idle_ms, -1);
+    ASSERT_EQ(c.window_close_idle_ms, -1);
     ASSERT(c.http_listen == NULL);
     ASSERT(c.progress_topic == NULL);
     ASSERT(c.kafka == NULL);
@@ -357,7 +373,7 @@ static void test_errors(void) {
     e = load_err("\n\nprocessing.guarantee=fast\n", NULL);
     ASSERT_STR_EQ(e, ORIGIN ":3: bad value \"fast\" for processing.guarantee: allowed exactly_once, at_least_once");
     load_err("sink=file\n", ":1:", "\"file\"", "sink", "allowed kafka, console", NULL);
-    load_err("output.mode=append\n", "\"append\"", "output.mode", "allowed update, complete", NULL);
+    load_err("output.mode=appendix\n", "\"appendix\"", "output.mode", "allowed update, complete, append", NULL);
     load_err("starting.offsets=\n", "\"\"", "starting.offsets", "allowed earliest, latest", NULL);
     load_err("log.level=trace\n", "\"trace\"", "log.level", "allowed error, warn, info, debug", NULL);
 
@@ -903,6 +919,152 @@ static void test_shipped_conf(void) {
     }
 }
 
+/* The window keys: parsing (int64 milliseconds, unset by an empty value), every cross-key rule with
+ * its message, the Spark-like refusal of append without windows and a watermark, print round trip. */
+static void test_windows(void) {
+    tally_config_t c;
+    const char *e;
+    /* Values: int64 past int's range, 0 .. 10 years, no sign, no junk. */
+    load_ok(&c, "window.size.ms=31536000000\nwindow.slide.ms=3600000\nwatermark.delay.ms=0\n"
+                "event.time=Processing\nwatermark.policy=MIN\nwatermark.idle.ms=5000\nwindow.close.idle.ms=60000\n");
+    ASSERT_EQ(c.window_size_ms, INT64_C(31536000000));
+    ASSERT_EQ(c.window_slide_ms, 3600000);
+    ASSERT_EQ(c.watermark_delay_ms, 0);
+    ASSERT_EQ(c.event_time, TALLY_EVENT_TIME_PROCESSING);
+    ASSERT_EQ(c.watermark_policy, TALLY_WATERMARK_MIN);
+    ASSERT_EQ(c.watermark_idle_ms, 5000);
+    ASSERT_EQ(c.window_close_idle_ms, 60000);
+    /* An empty value unsets an optional one again; not the ones with a default. */
+    ASSERT_EQ(tally_config_set(&c, "watermark.delay.ms=", NULL, 0), 0);
+    ASSERT_EQ(c.watermark_delay_ms, -1);
+    char err[512];
+    ASSERT_EQ(tally_config_set(&c, "window.size.ms=", err, sizeof(err)), TALLY_ECONFIG);
+    ASSERT_STR_EQ(err, "--set: bad value \"\" for window.size.ms: milliseconds, an integer from 0 to 315360000000");
+    ASSERT_EQ(c.window_size_ms, INT64_C(31536000000)); /* unchanged */
+    tally_config_term(&c);
+    e = load_err("\nwindow.size.ms=-1\n", NULL);
+    ASSERT_STR_EQ(e, ORIGIN ":2: bad value \"-1\" for window.size.ms: milliseconds, an integer from 0 to 315360000000");
+    load_err("window.slide.ms=-5\n", "\"-5\"", "window.slide.ms", NULL);
+    e = load_err("watermark.delay.ms=-1\n", NULL);
+    ASSERT_STR_EQ(e, ORIGIN ":1: bad value \"-1\" for watermark.delay.ms: milliseconds, an integer from 0 to "
+                     "315360000000 (empty: unset)");
+    load_err("watermark.idle.ms=-1\n", "watermark.idle.ms", NULL);
+    load_err("window.close.idle.ms=-100\n", "window.close.idle.ms", NULL);
+    load_err("window.size.ms=+5\n", "\"+5\"", NULL);
+    load_err("window.size.ms=315360000001\n", "\"315360000001\"", NULL);
+    load_err("window.size.ms=99999999999999999999\n", "window.size.ms", NULL); /* past int64 */
+    load_err("window.size.ms=10s\n", "\"10s\"", NULL);
+    load_err("window.size.ms=0x10\n", "\"0x10\"", NULL);
+    load_err("event.time=ingest\n", "\"ingest\"", "event.time: allowed record, processing", NULL);
+    load_err("watermark.policy=median\n", "\"median\"", "watermark.policy: allowed max, min", NULL);
+    load_ok(&c, "window.size.ms=315360000000\n");
+    ASSERT_EQ(c.window_size_ms, INT64_C(315360000000));
+    tally_config_term(&c);
+
+    /* Valid combinations. */
+    static const char *const ok[] = {
+        "",
+        "window.size.ms=0\n",
+        "window.size.ms=600000\n",                                               /* update, no watermark */
+        "window.size.ms=600000\nwindow.slide.ms=600000\n",
+        "window.size.ms=600000\nwindow.slide.ms=300000\nwatermark.delay.ms=60000\n",
+        "window.size.ms=720000\nwindow.slide.ms=300000\nwatermark.delay.ms=0\noutput.mode=append\n",
+        "window.size.ms=600000\nwatermark.delay.ms=60000\nwatermark.policy=min\nwatermark.idle.ms=30000\n",
+        "window.size.ms=600000\nwatermark.delay.ms=60000\nwindow.close.idle.ms=120000\noutput.mode=append\n",
+        "window.size.ms=600000\nevent.time=processing\n",
+        "window.size.ms=600000\noutput.mode=complete\n",                        /* Spark allows it */
+        "window.size.ms=1000\nwindow.slide.ms=1\n",                              /* 1000 windows a record */
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), REQUIRED_TEXT "%s", ok[i]);
+        load_ok(&c, text);
+        validate_ok(&c);
+        /* print -> parse gives the same configuration, the unset keys as comments. */
+        char *printed = print_str(&c);
+        tally_config_t back;
+        load_ok(&back, printed);
+        assert_conf_eq(&c, &back);
+        if (c.watermark_delay_ms < 0) ASSERT_CONTAINS(printed, "# watermark.delay.ms (unset: no watermark)");
+        else ASSERT_CONTAINS(printed, "\nwatermark.delay.ms=");
+        free(printed);
+        tally_config_term(&back);
+        tally_config_term(&c);
+    }
+
+    /* Refused, with the message. */
+    static const struct { const char *text, *msg; } bad[] = {
+        /* Spark: "Append output mode not supported when there are streaming aggregations on streaming
+         * DataFrames/DataSets without watermark". */
+        {"output.mode=append\n",
+         "output.mode=append is not supported for word counts without windows and a watermark: a window's "
+         "counts are final only once the watermark closes it (Spark: \"Append output mode not supported when "
+         "there are streaming aggregations on streaming DataFrames/DataSets without watermark\"); set "
+         "window.size.ms and watermark.delay.ms, or use output.mode=update"},
+        {"output.mode=append\nwatermark.delay.ms=1000\n", "without windows and a watermark"},
+        {"output.mode=append\nwindow.size.ms=60000\n",
+         "output.mode=append is not supported for word counts without a watermark: "},
+        {"output.mode=append\nwindow.size.ms=60000\n", "set watermark.delay.ms, or use output.mode=update"},
+        {"window.size.ms=10\nwindow.slide.ms=11\n",
+         "window.size.ms=10 with window.slide.ms=11: the slide duration (11 ms) must be less than or equal "
+         "to the window duration (10 ms)"},
+        {"window.size.ms=1001\nwindow.slide.ms=1\n", "a record would count in 1001 windows"},
+        {"window.slide.ms=5\n",
+         "window.slide.ms is set but window.size.ms=0 (no windows), where it has no effect: set "
+         "window.size.ms, or remove window.slide.ms"},
+        {"watermark.delay.ms=5\n", "watermark.delay.ms is set but window.size.ms=0"},
+        {"watermark.idle.ms=5\n", "watermark.idle.ms is set but window.size.ms=0"},
+        {"window.close.idle.ms=5\n", "window.close.idle.ms is set but window.size.ms=0"},
+        {"event.time=processing\n", "event.time is set but window.size.ms=0"},
+        {"watermark.policy=min\n", "watermark.policy is set but window.size.ms=0"},
+        {"window.size.ms=60000\nwatermark.policy=min\n",
+         "watermark.policy=min is set without a watermark: set watermark.delay.ms"},
+        {"window.size.ms=60000\nwatermark.idle.ms=1\n", "watermark.idle.ms is set without a watermark"},
+        {"window.size.ms=60000\nwindow.close.idle.ms=1\n", "window.close.idle.ms is set without a watermark"},
+        {"window.size.ms=60000\nwatermark.delay.ms=0\nwatermark.idle.ms=1\n",
+         "watermark.idle.ms is set but watermark.policy=max, where no partition holds the watermark back: "
+         "set watermark.policy=min, or remove watermark.idle.ms"},
+        {"window.size.ms=60000\nwatermark.delay.ms=0\noutput.mode=complete\n",
+         "watermark.delay.ms is set but output.mode=complete keeps and emits every window"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), REQUIRED_TEXT "%s", bad[i].text);
+        load_ok(&c, text);
+        e = validate_err(&c);
+        ASSERT_CONTAINS(e, bad[i].msg);
+        ASSERT_NOT_CONTAINS(e, "\n");
+        tally_config_term(&c);
+    }
+
+    /* Fields set in code get the same checks. */
+    load_ok(&c, REQUIRED_TEXT);
+    c.window_size_ms = -7;
+    ASSERT_STR_EQ(validate_err(&c), "bad value -7 for window.size.ms: milliseconds, an integer from 0 to 315360000000");
+    c.window_size_ms = 0;
+    c.watermark_delay_ms = -2;
+    ASSERT_CONTAINS(validate_err(&c), "bad value -2 for watermark.delay.ms");
+    c.watermark_delay_ms = -1;
+    c.window_close_idle_ms = INT64_C(315360000001);
+    ASSERT_CONTAINS(validate_err(&c), "bad value 315360000001 for window.close.idle.ms");
+    c.window_close_idle_ms = -1;
+    c.output_mode = (tally_output_mode_t)3;
+    ASSERT_CONTAINS(validate_err(&c), "bad value 3 for output.mode: allowed update, complete, append");
+    c.output_mode = TALLY_OUTPUT_UPDATE;
+    c.watermark_policy = (tally_watermark_policy_t)2;
+    ASSERT_CONTAINS(validate_err(&c), "bad value 2 for watermark.policy: allowed max, min");
+    c.watermark_policy = TALLY_WATERMARK_MAX;
+    validate_ok(&c);
+    /* A copy keeps them. */
+    c.window_size_ms = 600000;
+    c.watermark_delay_ms = 5;
+    tally_config_t copy;
+    ASSERT_EQ(tally_config_copy(&copy, &c), 0);
+    assert_conf_eq(&c, &copy);
+    tally_config_term(&copy);
+    tally_config_term(&c);
+}
+
 int main(void) {
     test_defaults();
     test_every_key();
@@ -913,6 +1075,7 @@ int main(void) {
     test_kafka_passthrough();
     test_set();
     test_validate();
+    test_windows();
     test_secrets();
     test_print_round_trip();
     test_help_and_markdown();

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the JSON record encoder (src/json.c): every byte value, the escapes, UTF-8 that
  * passes through, invalid UTF-8 replaced per the maximal-subpart rule, counts, the length bound,
- * and random bytes checked against a reference written apart (tests/json_check.h); and byte for byte
- * against the encoder as it was before its hand-written number formatter (sprintf). */
+ * and random bytes checked against a reference written apart (tests/json_check.h); byte for byte
+ * against the encoder as it was before its hand-written number formatter (sprintf); the windowed
+ * record against hand-written strings and its timestamps against gmtime_r (tests/time_check.h). */
 #include "harness.h"
 #include "unit.h"
 #include "json_check.h"
+#include "time_check.h"
 
 #include "tally/json.h"
 
@@ -450,6 +452,98 @@ static void test_same_as_old(void) {
     }
 }
 
+/* The windowed record as Spark's to_json(struct(window, word, count)) prints it (UTC). */
+static void expect_window(int64_t start, int64_t end, const char *word, int64_t count, const char *want) {
+    char out[TALLY_JSON_WINDOW_MAX(16) + 1];
+    size_t len = strlen(word);
+    ASSERT(len <= 16);
+    size_t n = tally_json_window_word_count(out, start, end, (const uint8_t *)word, len, count);
+    ASSERT(n <= TALLY_JSON_WINDOW_MAX(len));
+    out[n] = '\0';
+    ASSERT_STR_EQ(out, want);
+}
+
+static void expect_ts(int64_t ms, const char *want) {
+    char out[TALLY_JSON_TIME_MAX + 1];
+    size_t n = tally_json_timestamp(out, ms);
+    ASSERT(n <= TALLY_JSON_TIME_MAX);
+    out[n] = '\0';
+    ASSERT_STR_EQ(out, want);
+}
+
+static void test_window_record(void) {
+    /* The issue's example. */
+    expect_window(1796216400000, 1796217000000, "cat", 4,
+                  "{\"window\":{\"start\":\"2026-12-02T13:00:00.000Z\",\"end\":\"2026-12-02T13:10:00.000Z\"},"
+                  "\"word\":\"cat\",\"count\":4}");
+    /* The word escaped as in the plain record; the count any int64. */
+    expect_window(0, 1, "a\"b\\\n", INT64_MIN,
+                  "{\"window\":{\"start\":\"1970-01-01T00:00:00.000Z\",\"end\":\"1970-01-01T00:00:00.001Z\"},"
+                  "\"word\":\"a\\\"b\\\\\\n\",\"count\":-9223372036854775808}");
+    expect_window(-1, 0, "", 0,
+                  "{\"window\":{\"start\":\"1969-12-31T23:59:59.999Z\",\"end\":\"1970-01-01T00:00:00.000Z\"},"
+                  "\"word\":\"\",\"count\":0}");
+    /* Milliseconds always 3 digits, seconds and minutes 2. */
+    expect_ts(1796216645007, "2026-12-02T13:04:05.007Z");
+    expect_ts(1796216645070, "2026-12-02T13:04:05.070Z");
+    expect_ts(1796216645700, "2026-12-02T13:04:05.700Z");
+    /* Leap days of the proleptic Gregorian calendar (java.time; Spark 3 uses it for to_json). */
+    expect_ts(951782400000, "2000-02-29T00:00:00.000Z");
+    expect_ts(1709164800000, "2024-02-29T00:00:00.000Z");
+    expect_ts(-2203891200000, "1900-03-01T00:00:00.000Z"); /* 1900 is not a leap year */
+    expect_ts(-11670998400000, "1600-02-29T00:00:00.000Z");
+    expect_ts(-12219292800000, "1582-10-15T00:00:00.000Z"); /* no Julian switch */
+    expect_ts(-12219292800001, "1582-10-14T23:59:59.999Z");
+    /* Years as Java's uuuu: 4 digits, '-' before year 0's predecessors, '+' past 9999. */
+    expect_ts(-62135596800000, "0001-01-01T00:00:00.000Z");
+    expect_ts(-62135596800001, "0000-12-31T23:59:59.999Z");
+    expect_ts(-62167219200000, "0000-01-01T00:00:00.000Z");
+    expect_ts(-62167219200001, "-0001-12-31T23:59:59.999Z");
+    expect_ts(-62198755200000, "-0001-01-01T00:00:00.000Z");
+    expect_ts(-377705116800000, "-9999-01-01T00:00:00.000Z");
+    expect_ts(-377705116800001, "-10000-12-31T23:59:59.999Z");
+    expect_ts(253402300799999, "9999-12-31T23:59:59.999Z");
+    expect_ts(253402300800000, "+10000-01-01T00:00:00.000Z");
+    /* The ends of int64, as Java prints Instant.ofEpochMilli(Long.MIN_VALUE / MAX_VALUE). */
+    expect_ts(INT64_MAX, "+292278994-08-17T07:12:55.807Z");
+    expect_ts(INT64_MIN, "-292275055-05-16T16:47:04.192Z");
+    /* The longest record fits the bound. */
+    char out[TALLY_JSON_WINDOW_MAX(1)];
+    ASSERT(tally_json_window_word_count(out, INT64_MIN, INT64_MIN, (const uint8_t *)"\x01", 1, INT64_MIN) <=
+           TALLY_JSON_WINDOW_MAX(1));
+}
+
+/* Timestamps against gmtime_r: every millisecond boundary that matters and random ones. */
+static void test_timestamps_random(void) {
+    char got[TALLY_JSON_TIME_MAX + 1], want[64];
+    uint64_t seed = 2026;
+    for (long i = 0; i < 400000; i++) {
+        uint64_t r = unit_splitmix64(&seed);
+        int64_t ms;
+        switch (i % 4) {
+        case 0: ms = (int64_t)r; break;                                                  /* anywhere */
+        case 1: ms = (int64_t)(r % 1000000000000000ULL) - 500000000000000LL; break;     /* +-15850 years */
+        case 2: ms = (int64_t)(r % 500000000000ULL) - 250000000000LL; break;            /* 1962..1977 */
+        default: ms = ((int64_t)(r % 200000) - 100000) * 86400000 + (int64_t)(r >> 40) % 3 - 1; break; /* midnights */
+        }
+        size_t n = tally_json_timestamp(got, ms);
+        ASSERT(n <= TALLY_JSON_TIME_MAX);
+        got[n] = '\0';
+        int w = tc_timestamp(want, ms);
+        if (w < 0) TH_FAIL("gmtime_r failed for %" PRId64, ms);
+        if (strcmp(got, want) != 0) TH_FAIL("%" PRId64 " ms: \"%s\", reference \"%s\"", ms, got, want);
+    }
+    for (int64_t d = 0; d < 2000; d++) {
+        int64_t edges[] = {INT64_MIN + d, INT64_MAX - d, d - 1000};
+        for (int k = 0; k < 3; k++) {
+            size_t n = tally_json_timestamp(got, edges[k]);
+            got[n] = '\0';
+            ASSERT(tc_timestamp(want, edges[k]) >= 0);
+            ASSERT_STR_EQ(got, want);
+        }
+    }
+}
+
 int main(void) {
     RUN(test_every_byte);
     RUN(test_valid_utf8_passes);
@@ -459,6 +553,8 @@ int main(void) {
     RUN(test_reference_self_check);
     RUN(test_random);
     RUN(test_same_as_old);
+    RUN(test_window_record);
+    RUN(test_timestamps_random);
     RUN_SUMMARY("json");
     return 0;
 }

@@ -6,13 +6,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+#include "tally/window.h"
 
 typedef enum { TALLY_SINK_KAFKA = 0, TALLY_SINK_CONSOLE, TALLY_SINK_FILES } tally_sink_t;
 typedef enum { TALLY_FORMAT_JSONL = 0, TALLY_FORMAT_CSV, TALLY_FORMAT_PARQUET } tally_output_format_t;
 typedef enum { TALLY_PARQUET_SNAPPY = 0, TALLY_PARQUET_ZSTD, TALLY_PARQUET_NONE } tally_parquet_codec_t;
 typedef enum { TALLY_EXACTLY_ONCE = 0, TALLY_AT_LEAST_ONCE } tally_guarantee_t;
-typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE } tally_output_mode_t;
+/* append: each window's final counts once, when the watermark closes it (Spark's append). */
+typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE, TALLY_OUTPUT_APPEND } tally_output_mode_t;
+/* Which time places a record in windows: its Kafka timestamp, or when tally read it. */
+typedef enum { TALLY_EVENT_TIME_RECORD = 0, TALLY_EVENT_TIME_PROCESSING } tally_event_time_t;
 typedef enum { TALLY_START_EARLIEST = 0, TALLY_START_LATEST } tally_start_t;
 typedef enum { TALLY_CLEAN_OFF = 0, TALLY_CLEAN_DELETE, TALLY_CLEAN_ARCHIVE } tally_files_clean_t;
 
@@ -44,6 +50,14 @@ typedef struct tally_config_s {
     int trigger_interval_ms;
     tally_guarantee_t guarantee;  /* "processing.guarantee" */
     tally_output_mode_t output_mode;
+    /* Event-time windows (window.h). The *_ms fields that may be unset hold -1 then. */
+    int64_t window_size_ms;       /* 0 = no windows */
+    int64_t window_slide_ms;      /* 0 = window_size_ms (tumbling) */
+    tally_event_time_t event_time;
+    int64_t watermark_delay_ms;   /* -1 = no watermark */
+    tally_watermark_policy_t watermark_policy;
+    int64_t watermark_idle_ms;    /* -1 = a partition is never idle */
+    int64_t window_close_idle_ms; /* -1 = off */
     tally_start_t starting_offsets;
     bool fail_on_data_loss;
     int max_word_bytes;

@@ -13,6 +13,24 @@
 /* Writes the record into out (at least TALLY_JSON_MAX(len) bytes); returns its length. No NUL. */
 size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t count);
 
+/* Bytes that always suffice for a windowed record of a word of `len` bytes. */
+#define TALLY_JSON_WINDOW_MAX(len) ((len) * 6 + 160)
+/* Bytes that always suffice for one timestamp (the longest, INT64_MIN ms, has 30). */
+#define TALLY_JSON_TIME_MAX 40
+
+/* The windowed record, as Spark's to_json(struct(window, word, count)) with the UTC session time
+ * zone: {"window":{"start":"<ts>","end":"<ts>"},"word":"<word>","count":<n>}. out needs
+ * TALLY_JSON_WINDOW_MAX(len) bytes; returns the length. No NUL. */
+size_t tally_json_window_word_count(char *out, int64_t start_ms, int64_t end_ms, const uint8_t *word,
+                                    size_t len, int64_t count);
+
+/* A timestamp (ms since the epoch, any int64) as Spark's JSON writer prints it: the pattern
+ * yyyy-MM-dd'T'HH:mm:ss.SSSXXX, which Spark turns into uuuu-... for java.time, in UTC: proleptic
+ * Gregorian, milliseconds always 3 digits, "Z"; years 0..9999 in 4 digits, earlier ones with '-'
+ * (year 0 is 1 BC: "0000", then "-0001"), later ones with '+' ("+10000"), as Java's EXCEEDS_PAD
+ * sign style. Writes at most TALLY_JSON_TIME_MAX bytes; returns the length. No NUL. */
+size_t tally_json_timestamp(char *out, int64_t ms);
+
 /* Writes the JSON string body for the bytes (no quotes); returns its length. out needs len*6 bytes. */
 size_t tally_json_escape(char *out, const uint8_t *s, size_t len);
 
