@@ -1029,6 +1029,18 @@ static int validate_windows(const tally_config_t *conf, char *errstr, size_t err
                "watermark back: set watermark.policy=min, or remove watermark.idle.ms");
         return TALLY_ECONFIG;
     }
+    if (conf->input_path && conf->event_time == TALLY_EVENT_TIME_RECORD) {
+        seterr(errstr, errstr_size,
+               "event.time=record with input.path: the lines of a file carry no timestamp; set "
+               "event.time=processing (each epoch's lines take the time the epoch began)");
+        return TALLY_ECONFIG;
+    }
+    if (conf->state_rebuild) {
+        seterr(errstr, errstr_size,
+               "state.rebuild=true with windows: a rebuild replays the whole input under one watermark, "
+               "which would count records an uninterrupted run dropped as late; remove state.rebuild");
+        return TALLY_ECONFIG;
+    }
     return 0;
 }
 

@@ -178,8 +178,7 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
      * past records that were queued but never read (seen in tests/test_scale.c with 2.0.2). */
     if (!r && cooperative && going_on) r = tally_pipeline_seek(&eng->pipe, keep);
     if (!r && going_on && eng->pipe.nparts > 0)
-        r = tally_pipeline_start(&eng->pipe, eng->state, tally_txn_producer(eng->txn), tally_txn_topic(eng->txn),
-                                 eng->ep.epoch);
+        r = tally_epoch_start_pipeline(&eng->ep);
     rd_kafka_topic_partition_list_destroy(keep);
     rd_kafka_topic_partition_list_destroy(all);
     if (r) {
@@ -359,8 +358,7 @@ static int start_readers(tally_engine_t *eng) {
         n = cores > 0 ? (int)cores : 1;
     }
     int r = tally_pipeline_prepare_readers(&eng->pipe, n, eng->ep.epoch);
-    if (!r) r = tally_pipeline_start(&eng->pipe, eng->state, tally_txn_producer(eng->txn), tally_txn_topic(eng->txn),
-                                     eng->ep.epoch);
+    if (!r) r = tally_epoch_start_pipeline(&eng->ep);
     if (!r) tally_info("reading input.path %s with %d reader thread(s)", eng->conf.input_path, n);
     return r;
 }
@@ -380,21 +378,7 @@ static int subscribe(tally_engine_t *eng) {
     return tally_kafka_subscribe(eng->consumer, c->input_topics, c->input_topic_cnt);
 }
 
-int tally_engine_check_config(const tally_config_t *conf, char *errstr, size_t errstr_size) {
-    /* No half feature reachable: counts without windows would be written where windowed ones are
-     * expected, and append would behave as update. */
-    const char *what = conf->window_size_ms > 0 ? "window.size.ms > 0 (event-time windows)"
-                       : conf->output_mode == TALLY_OUTPUT_APPEND ? "output.mode=append"
-                                                                  : NULL;
-    if (!what) return 0;
-    snprintf(errstr, errstr_size, "%s is not implemented yet in this build: remove it, or use a build "
-             "whose engine counts windows", what);
-    return TALLY_ECONFIG;
-}
-
 int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *errstr, size_t errstr_size) {
-    int gate = tally_engine_check_config(conf, errstr, errstr_size);
-    if (gate) return gate;
     tally_engine_t *eng = calloc(1, sizeof(*eng));
     if (!eng) return TALLY_ENOMEM;
     /* A private deep copy: the caller's configuration may go away. */

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "tally/clock.h"
@@ -64,11 +65,29 @@ static void set_state(tally_epoch_t *ep, tally_epoch_state_t to) {
 
 void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipeline_t *pipe, tally_txn_t *txn,
                       tally_state_t *state, uint64_t committed) {
+    tally_evtime_term(&ep->time);
+    free(ep->closed);
     *ep = (tally_epoch_t){.st = TALLY_EPOCH_IDLE, .conf = conf, .pipe = pipe, .txn = txn, .state = state,
                           .epoch = committed, .committed = committed};
+    int r = tally_evtime_init(&ep->time, conf, state);
+    if (r) tally_epoch_fail(ep, TALLY_EXIT_ERROR, "cannot read the watermark from state.dir %s: %s", conf->state_dir,
+                            tally_err_str(r));
+}
+
+int tally_epoch_start_pipeline(tally_epoch_t *ep) {
+    char err[512];
+    int r = tally_evtime_start(&ep->time, ep->pipe, ep->state, ep->epoch, err, sizeof(err));
+    if (r) {
+        tally_err("%s", err);
+        return r;
+    }
+    return tally_pipeline_start(ep->pipe, ep->state, tally_txn_producer(ep->txn), tally_txn_topic(ep->txn), ep->epoch);
 }
 
 void tally_epoch_term(tally_epoch_t *ep) {
+    tally_evtime_term(&ep->time);
+    free(ep->closed);
+    ep->closed = NULL;
     tally_file_plan_clear(&ep->plan);
     if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
     ep->final_cut = NULL;
@@ -97,6 +116,7 @@ static void request(tally_epoch_t *ep, bool final) {
     set_state(ep, final ? TALLY_EPOCH_DRAINING : TALLY_EPOCH_BARRIER);
     ep->epoch++;
     ep->t0 = tally_mono_s();
+    tally_evtime_request(&ep->time, ep->pipe);
     tally_pipeline_request(ep->pipe, ep->epoch, final);
 }
 
@@ -119,7 +139,11 @@ static bool plan_files(tally_epoch_t *ep) {
 
 void tally_epoch_trigger(tally_epoch_t *ep) {
     if (ep->st != TALLY_EPOCH_IDLE || !ep->pipe->up) return;
-    if (ep->source ? !plan_files(ep) : !tally_pipeline_has_input(ep->pipe)) return;
+    bool input = ep->source ? plan_files(ep) : tally_pipeline_has_input(ep->pipe);
+    if (tally_epoch_failed(ep)) return;
+    /* Without input, an epoch still runs to close the windows the watermark passed (Spark's
+     * no-data batch): append mode emits them, every mode deletes them. */
+    if (!input && !tally_evtime_wants_epoch(&ep->time, ep->state)) return;
     if (begin(ep)) request(ep, false);
 }
 
@@ -155,8 +179,7 @@ static void rollback(tally_epoch_t *ep, bool draining, const char *why) {
     tally_pipeline_free_parts(ep->pipe);
     int r = tally_pipeline_prepare(ep->pipe, ep->consumer, list, ep->epoch);
     if (!r) r = tally_pipeline_seek(ep->pipe, list);
-    if (!r)
-        r = tally_pipeline_start(ep->pipe, ep->state, tally_txn_producer(ep->txn), tally_txn_topic(ep->txn), ep->epoch);
+    if (!r) r = tally_epoch_start_pipeline(ep);
     rd_kafka_topic_partition_list_destroy(list);
     if (r) {
         tally_epoch_fail(ep, TALLY_EXIT_ERROR, "cannot restart after a rollback: %s", tally_err_str(r));
@@ -166,29 +189,150 @@ static void rollback(tally_epoch_t *ep, bool draining, const char *why) {
     if (!draining) set_state(ep, TALLY_EPOCH_IDLE);
 }
 
+static bool list_next(const uint8_t *list, size_t list_len, size_t *off, const uint8_t **word, uint32_t *len,
+                      int64_t *count) {
+    if (*off >= list_len) return false;
+    memcpy(len, list + *off, 4);
+    memcpy(count, list + *off + 4, 8);
+    *word = list + *off + 12;
+    *off += 12 + (size_t)*len;
+    return true;
+}
+
+/* The epoch's output, (key, count) by (key, count): the windows closed in append mode, else every
+ * worker's changed keys (tally_obs_word_fn's shape, for the sinks and the observer). */
+static void each_output(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
+    tally_epoch_t *ep = opaque;
+    const uint8_t *word;
+    uint32_t len;
+    int64_t count;
+    if (ep->conf->output_mode == TALLY_OUTPUT_APPEND) {
+        for (size_t off = 0; list_next(ep->closed, ep->closed_len, &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
+        return;
+    }
+    for (int w = 0; w < ep->pipe->nworkers; w++)
+        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
+}
+
+typedef struct {
+    const tally_config_t *conf;
+    char *buf;
+    size_t cap;
+} print_ctx_t;
+
+/* One output record's value (windowed or not) into c->buf, with room for its key after it. */
+static size_t format_value(print_ctx_t *c, const uint8_t *key, size_t len, int64_t count) {
+    size_t need = TALLY_JSON_WINDOW_MAX(len) + TALLY_WINDOW_OUTPUT_KEY_MAX(len);
+    if (need > c->cap) {
+        char *j = realloc(c->buf, need);
+        if (!j) return 0;
+        c->buf = j;
+        c->cap = need;
+    }
+    return c->conf->window_size_ms > 0 ? tally_json_window_entry(c->buf, key, len, c->conf->window_size_ms, count)
+                                       : tally_json_word_count(c->buf, key, len, count);
+}
+
+static void print_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
+    size_t jl = format_value(opaque, key, len, count);
+    if (!jl) return;
+    fwrite(((print_ctx_t *)opaque)->buf, 1, jl, stdout);
+    fputc('\n', stdout);
+}
+
 static void print_console(tally_epoch_t *ep) {
     fprintf(stderr, "-------------------------------------------\nBatch: %" PRIu64
                     "\n-------------------------------------------\n", ep->epoch);
-    char *json = NULL;
-    size_t cap = 0;
-    for (int w = 0; w < ep->pipe->nworkers; w++) {
-        const uint8_t *word;
-        uint32_t len;
-        int64_t count;
-        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);) {
-            if (TALLY_JSON_MAX(len) > cap) {
-                cap = TALLY_JSON_MAX(len);
-                char *j = realloc(json, cap);
-                if (!j) break;
-                json = j;
+    print_ctx_t c = {.conf = ep->conf};
+    each_output(ep, print_one, &c);
+    free(c.buf);
+    fflush(stdout);
+}
+
+/* append: a closed window's final count, read from the state, into the epoch's output list. */
+static void closed_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
+    tally_epoch_t *ep = opaque;
+    size_t need = 12 + len;
+    if (ep->closed_oom) return;
+    if (ep->closed_len + need > ep->closed_cap) {
+        size_t cap = ep->closed_cap ? ep->closed_cap : 65536;
+        while (cap < ep->closed_len + need) cap *= 2;
+        uint8_t *n = realloc(ep->closed, cap);
+        if (!n) {
+            ep->closed_oom = true;
+            return;
+        }
+        ep->closed = n;
+        ep->closed_cap = cap;
+    }
+    uint32_t l = (uint32_t)len;
+    memcpy(ep->closed + ep->closed_len, &l, 4);
+    memcpy(ep->closed + ep->closed_len + 4, &count, 8);
+    memcpy(ep->closed + ep->closed_len + 12, key, len);
+    ep->closed_len += need;
+    ep->closed_n++;
+}
+
+/* The windows W(e) closed: which state keys the epoch deletes and, in append mode, their final
+ * counts as its output. They were final before the epoch began: W(e) dropped every record of
+ * theirs since, and the state holds everything up to the last epoch. False on a failure. */
+static bool close_windows(tally_epoch_t *ep) {
+    ep->closed_len = ep->closed_n = 0;
+    ep->closed_oom = false;
+    ep->closing = tally_evtime_closed_range(&ep->time, ep->state, ep->close_begin, ep->close_end);
+    if (!ep->closing || ep->conf->output_mode != TALLY_OUTPUT_APPEND) return true;
+    int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
+                                            sizeof(ep->close_end), closed_one, ep);
+    if (r || ep->closed_oom) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s the closed windows of epoch %" PRIu64,
+                         r ? "cannot read from the state" : "out of memory for", ep->epoch);
+        return false;
+    }
+    return true;
+}
+
+/* append with sink=kafka: the closed windows into the epoch's transaction (control thread). */
+static bool produce_closed(tally_epoch_t *ep, tally_txn_failure_t *f) {
+    rd_kafka_t *rk = tally_txn_producer(ep->txn);
+    rd_kafka_topic_t *rkt = tally_txn_topic(ep->txn);
+    print_ctx_t c = {.conf = ep->conf};
+    const uint8_t *key;
+    uint32_t len;
+    int64_t count;
+    bool ok = true;
+    for (size_t off = 0; ok && list_next(ep->closed, ep->closed_len, &off, &key, &len, &count);) {
+        size_t jl = format_value(&c, key, len, count);
+        char *kp = c.buf + jl;
+        size_t kl = jl ? tally_window_output_key(kp, key, len) : 0;
+        for (;;) {
+            rd_kafka_resp_err_t err = jl && kl ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(kp, kl),
+                                                                   RD_KAFKA_V_VALUE(c.buf, jl),
+                                                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                                               : RD_KAFKA_RESP_ERR__FAIL;
+            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(rk, 10);
+                continue;
             }
-            size_t jl = tally_json_word_count(json, word, len, count);
-            fwrite(json, 1, jl, stdout);
-            fputc('\n', stdout);
+            if (err) {
+                f->status = TALLY_EXIT_ERROR;
+                snprintf(f->why, sizeof(f->why), "producing the closed windows of epoch %" PRIu64 " failed: %s",
+                         ep->epoch, jl && kl ? rd_kafka_err2str(err) : "out of memory");
+                ok = false;
+            }
+            break;
         }
     }
-    free(json);
-    fflush(stdout);
+    free(c.buf);
+    return ok;
+}
+
+static void log_late(tally_epoch_t *ep) {
+    uint64_t total = atomic_load(&ep->pipe->late_total);
+    if (total != ep->late_logged) {
+        tally_warn("%" PRIu64 " (word, window) pairs came after the watermark %" PRId64 " closed their window and were "
+                   "not counted (%" PRIu64 " since start)", total - ep->late_logged, ep->time.wm, total);
+        ep->late_logged = total;
+    }
 }
 
 static void log_dropped(tally_epoch_t *ep) {
@@ -200,15 +344,6 @@ static void log_dropped(tally_epoch_t *ep) {
     }
 }
 
-static void each_change(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
-    tally_pipeline_t *p = opaque;
-    for (int w = 0; w < p->nworkers; w++) {
-        const uint8_t *word;
-        uint32_t len;
-        int64_t count;
-        for (size_t off = 0; tally_out_next(&p->workers[w], &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
-    }
-}
 
 /* The file sink's commit: the part file and the log entry with the offsets; then the group's
  * offsets, which only follow (recovery reads the sink's log), so their failure is a warning. */
@@ -224,7 +359,7 @@ static tally_txn_class_t commit_files(tally_epoch_t *ep, rd_kafka_topic_partitio
         o[i] = (tally_filesink_offset_t){.topic = offsets->elems[i].topic, .partition = offsets->elems[i].partition,
                                          .offset = offsets->elems[i].offset};
     char err[600];
-    int r = tally_filesink_commit(ep->files, ep->epoch, each_change, ep->pipe, o, offsets->cnt, err, sizeof(err));
+    int r = tally_filesink_commit(ep->files, ep->epoch, each_output, ep, o, offsets->cnt, err, sizeof(err));
     free(o);
     if (r) {
         /* Nothing of the epoch is committed; a restart reads it again. A full disk stays full, so no retry. */
@@ -251,6 +386,7 @@ static tally_txn_class_t commit_output(tally_epoch_t *ep, rd_kafka_topic_partiti
     }
     if (ep->files) return commit_files(ep, offsets, f);
     if (!tally_txn_producer(ep->txn)) print_console(ep);
+    else if (ep->closed_n && !produce_closed(ep, f)) return TALLY_TXN_ABORTABLE;
     return tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, f);
 }
 
@@ -265,6 +401,9 @@ static int store(tally_epoch_t *ep) {
         for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);)
             tally_state_batch_put_count(b, word, len, count);
     }
+    if (ep->closing)
+        tally_state_batch_delete_counts(b, ep->close_begin, sizeof(ep->close_begin), ep->close_end, sizeof(ep->close_end));
+    tally_evtime_store(&ep->time, b);
     if (ep->source && ep->plan.epoch == ep->epoch) tally_filesource_store(ep->source, &ep->plan, b);
     for (int i = 0; !ep->source && i < ep->pipe->nparts; i++)
         tally_state_batch_put_offset(b, ep->pipe->parts[i].topic, ep->pipe->parts[i].partition,
@@ -286,14 +425,23 @@ static void finish(tally_epoch_t *ep) {
     set_state(ep, TALLY_EPOCH_COMMITTING);
     double t_process = tally_mono_s() - ep->t0;
     tally_pipeline_t *p = ep->pipe;
+    /* First: the workers wait for the next epoch's watermark. */
+    tally_evtime_barrier(&ep->time, p, ep->epoch);
+    if (!close_windows(ep)) return;
     size_t keys = tally_pipeline_out_keys(p);
-    bool moved = false;
+    bool moved = ep->closing;
     for (int i = 0; i < p->nparts; i++) moved = moved || atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed) != p->parts[i].committed;
     /* Files that gave no words (empty, binary, vanished) still commit: they are read for good. */
     if (ep->source && ep->plan.epoch == ep->epoch && ep->plan.nfiles > 0) moved = true;
     log_dropped(ep);
+    log_late(ep);
     if (!moved && keys == 0) {
         /* Nothing read: no empty transaction (an open one stays open for the next epoch). */
+        char err[512];
+        if (tally_evtime_store_alone(&ep->time, ep->state, err, sizeof(err))) {
+            tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);
+            return;
+        }
         set_state(ep, final ? TALLY_EPOCH_DRAINED : TALLY_EPOCH_IDLE);
         return;
     }
@@ -333,8 +481,9 @@ static void finish(tally_epoch_t *ep) {
     set_state(ep, TALLY_EPOCH_STORING);
     t0 = tally_mono_s();
     if (store(ep)) return;
+    tally_evtime_committed(&ep->time);
     tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = keys, .process_s = t_process, .commit_s = t_commit,
-                             .state_s = tally_mono_s() - t0, .each_change = each_change, .each_opaque = p};
+                             .state_s = tally_mono_s() - t0, .each_change = each_output, .each_opaque = ep};
     for (int i = 0; i < p->nparts; i++) {
         rec.lines += atomic_exchange(&p->parts[i].lines, 0);
         rec.words += atomic_exchange(&p->parts[i].words, 0);

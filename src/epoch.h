@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "ops/observe.h"
+#include "evtime.h"
 #include "pipeline.h"
 #include "tally/config.h"
 #include "tally/filesink.h"
@@ -56,6 +57,15 @@ typedef struct tally_epoch_s {
     double t0;                    /* when the epoch in flight was requested */
     uint64_t dropped_logged;
     rd_kafka_topic_partition_list_t *final_cut; /* the cut of a final epoch that rolled back */
+    tally_evtime_t time;          /* windows: watermark and processing time per epoch */
+    bool closing;                 /* the epoch in flight deletes the windows W(e) closed: */
+    uint8_t close_begin[TALLY_WINDOW_KEY_PREFIX], close_end[TALLY_WINDOW_KEY_PREFIX];
+    /* output.mode=append: the closed windows' final counts, the epoch's output (the workers' lists
+     * are then only its state changes), [u32 len][i64 count][key] as tally_out_next's. */
+    uint8_t *closed;
+    size_t closed_len, closed_cap, closed_n;
+    bool closed_oom;
+    uint64_t late_logged;
     int status;                   /* TALLY_EXIT_* once FAILED */
 } tally_epoch_t;
 
@@ -66,6 +76,10 @@ bool tally_epoch_transition_is_valid(tally_epoch_state_t from, tally_epoch_state
 void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipeline_t *pipe, tally_txn_t *txn,
                       tally_state_t *state, uint64_t committed);
 void tally_epoch_term(tally_epoch_t *ep);
+
+/* Starts the pipeline's threads at the last committed epoch (after a rebalance, a rollback, or
+ * for the file readers), with the epoch's watermark and processing time. */
+int tally_epoch_start_pipeline(tally_epoch_t *ep);
 
 /* The trigger: starts an epoch when idle, running and some input was read (input.path: some new
  * file was planned). */

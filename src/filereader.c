@@ -6,19 +6,21 @@
 #include <time.h>
 
 #include "pipeline.h"
+#include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 
 typedef struct {
     tally_part_t *p;
+    int64_t ts;       /* windows: the epoch's processing time (files carry no record time) */
     uint64_t words;
     bool failed;
 } read_ctx_t;
 
 static bool on_word(const uint8_t *word, size_t len, void *opaque) {
     read_ctx_t *x = opaque;
-    if (atomic_load_explicit(&x->p->pipe->stop_hard, memory_order_relaxed) || !tally_part_add(x->p, word, len)) {
+    if (atomic_load_explicit(&x->p->pipe->stop_hard, memory_order_relaxed) || !tally_part_add_at(x->p, word, len, x->ts)) {
         x->failed = true;
         return false;
     }
@@ -34,7 +36,11 @@ static bool read_plan(tally_part_t *p, const tally_file_plan_t *plan) {
     for (int k = 0; p->idx < plan->nreaders && mine[k] >= 0; k++) {
         const tally_chunk_t *c = &plan->chunks[mine[k]];
         tally_file_t *f = &plan->files[c->file];
-        read_ctx_t x = {.p = p};
+        read_ctx_t x = {.p = p, .ts = atomic_load_explicit(&pipe->ptime_cur, memory_order_relaxed)};
+        if (p->wkey) {
+            if (x.ts > p->max_ts) p->max_ts = x.ts;
+            p->last_input = tally_wall_ms();
+        }
         uint64_t lines = 0, dropped = 0;
         tally_file_read_chunk(f, c, (size_t)pipe->conf->max_word_bytes, on_word, &x, &lines, &dropped);
         if (x.failed) return false;

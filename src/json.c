@@ -2,6 +2,7 @@
 /* JSON encoding of output records. Invalid UTF-8 is replaced per "maximal subpart" (Unicode 3.9 /
  * WHATWG): each maximal prefix of a valid sequence that is cut short becomes one U+FFFD. */
 #include "tally/json.h"
+#include "tally/window.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -205,4 +206,12 @@ size_t tally_json_window_word_count(char *out, int64_t start_ms, int64_t end_ms,
     o += tally_json_escape(o, word, len);
     o += sprintf(o, "\",\"count\":%" PRId64 "}", count);
     return (size_t)(o - out);
+}
+
+size_t tally_json_window_entry(char *out, const uint8_t *key, size_t klen, int64_t size, int64_t count) {
+    int64_t start;
+    const uint8_t *word;
+    size_t wl;
+    if (tally_window_key_decode(key, klen, &start, &word, &wl)) return 0;
+    return tally_json_window_word_count(out, start, start + size, word, wl, count);
 }

@@ -90,8 +90,7 @@ int main(int argc, char **argv) {
     tally_config_init(&conf);
     int r = tally_config_load_file(&conf, file, err, sizeof(err));
     for (int i = 0; !r && i < nsets; i++) r = tally_config_set(&conf, sets[i], err, sizeof(err));
-    if (!r && ((r = tally_config_validate(&conf, err, sizeof(err))) ||
-               (r = tally_engine_check_config(&conf, err, sizeof(err))))) {
+    if (!r && (r = tally_config_validate(&conf, err, sizeof(err)))) {
         char tmp[1024];
         snprintf(tmp, sizeof(tmp), "%s: %s", file, err);
         snprintf(err, sizeof(err), "%s", tmp);

@@ -6,6 +6,7 @@
 #include <xxhash.h>
 
 #include "pipeline.h"
+#include "tally/clock.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 #include "tally/tokenize.h"
@@ -59,9 +60,25 @@ bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len) {
     return true;
 }
 
+bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t ts) {
+    const tally_config_t *c = p->pipe->conf;
+    if (c->window_size_ms <= 0) return tally_part_add(p, word, len);
+    /* Every window, closed ones too: the workers drop those with the epoch's watermark, which is
+     * known only once the previous epoch's barriers are all in. */
+    int64_t size = c->window_size_ms, slide = tally_config_window_slide(c);
+    size_t n = tally_window_assign(ts, size, slide, p->wstarts, tally_window_per_record(size, slide));
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = tally_window_key(p->wkey, p->wstarts[i], word, len);
+        if (!tally_part_add(p, p->wkey, kl)) return false;
+    }
+    return true;
+}
+
 bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final) {
     tally_pipeline_t *pipe = p->pipe;
     if (!tally_part_flush(p)) return false;
+    atomic_store_explicit(&p->cut_max_ts, p->max_ts, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_last_input, p->last_input, memory_order_relaxed);
     atomic_store_explicit(&p->cut, p->next_offset, memory_order_relaxed);
     for (int w = 0; w < pipe->nworkers; w++) {
         tally_batch_t *b = tally_batch_barrier_new(epoch, final);
@@ -72,18 +89,39 @@ bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final) {
         if (!tally_part_push(p, w, b)) return false;
     }
     p->epoch = epoch;
+    /* Records after this barrier belong to the next epoch: its processing time (evtime.h). */
+    p->ptime = atomic_load_explicit(&pipe->ptime_next, memory_order_relaxed);
     return true;
 }
 
 /* Returns false when the engine stops hard or memory ran out. */
+/* The time that places a record in windows (event.time): its Kafka timestamp, or the epoch's
+ * processing time, also for a record without a timestamp (counted). */
+static int64_t record_time(tally_part_t *p, const rd_kafka_message_t *m) {
+    if (p->pipe->conf->event_time != TALLY_EVENT_TIME_RECORD) return p->ptime;
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    if (ts >= 0) return ts;
+    if (p->no_timestamp++ == 0)
+        tally_warn("%s[%d] offset %lld has no timestamp: placed in windows by processing time, as every "
+                   "such record of this partition is",
+                   p->topic, (int)p->partition, (long long)m->offset);
+    return p->ptime;
+}
+
 static bool count_line(tally_part_t *p, const rd_kafka_message_t *m, uint64_t *words, uint64_t *dropped) {
     const size_t max = (size_t)p->pipe->conf->max_word_bytes;
     tally_tokenizer_t t;
     const uint8_t *word;
     size_t len;
+    int64_t ts = 0;
+    if (p->wkey) {
+        ts = record_time(p, m);
+        if (ts > p->max_ts) p->max_ts = ts;
+        p->last_input = tally_wall_ms();
+    }
     tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
     while (tally_tokenizer_next_counted(&t, max, &word, &len, dropped)) {
-        if (!tally_part_add(p, word, len)) return false;
+        if (!(p->wkey ? tally_part_add_at(p, word, len, ts) : tally_part_add(p, word, len))) return false;
         (*words)++;
     }
     return true;

@@ -69,6 +69,8 @@ void tally_pipeline_free_parts(tally_pipeline_t *p) {
         }
         free(pt->rings);
         free(pt->builders);
+        free(pt->wkey);
+        free(pt->wstarts);
         if (pt->queue) rd_kafka_queue_destroy(pt->queue);
         free(pt->topic);
     }
@@ -93,6 +95,15 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
         atomic_init(&pt->cut, l->elems[i].offset);
         atomic_init(&pt->seen, l->elems[i].offset);
         pt->epoch = epoch;
+        pt->max_ts = pt->last_input = TALLY_WATERMARK_NONE;
+        atomic_init(&pt->cut_max_ts, TALLY_WATERMARK_NONE);
+        atomic_init(&pt->cut_last_input, TALLY_WATERMARK_NONE);
+        if (p->conf->window_size_ms > 0) {
+            pt->wkey = malloc(TALLY_WINDOW_KEY_PREFIX + (size_t)p->conf->max_word_bytes + 1);
+            pt->wstarts = malloc(tally_window_per_record(p->conf->window_size_ms, tally_config_window_slide(p->conf)) *
+                                 sizeof(int64_t));
+            if (!pt->wkey || !pt->wstarts) return TALLY_ENOMEM;
+        }
         pt->rings = calloc((size_t)p->nworkers, sizeof(*pt->rings));
         pt->builders = calloc((size_t)p->nworkers, sizeof(*pt->builders));
         if (!pt->topic || !pt->rings || !pt->builders) return TALLY_ENOMEM;
@@ -129,8 +140,10 @@ int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *
     atomic_store(&p->stop_hard, false);
     atomic_store(&p->req_final, false);
     atomic_store(&p->req_epoch, epoch);
+    for (int i = 0; i < p->nparts; i++) p->parts[i].ptime = atomic_load(&p->ptime_cur);
     for (int w = 0; w < p->nworkers; w++) {
         tally_worker_t *wk = &p->workers[w];
+        wk->wm = atomic_load(&p->wm);
         free(wk->blocked);
         wk->blocked = calloc((size_t)(p->nparts ? p->nparts : 1), 1);
         if (!wk->blocked) return TALLY_ENOMEM;

@@ -46,6 +46,14 @@ typedef struct tally_part_s {
     int64_t committed;            /* @locality control: offset committed with the last epoch */
     _Atomic int64_t seen;         /* next_offset, published for progress and lag */
     _Atomic uint64_t lines, words, dropped;
+    /* Windows (window.size.ms > 0): each word goes to the workers once per window that holds the
+     * record's time, as a tally_window_key. @locality partition thread, except the cut_* atomics. */
+    uint8_t *wkey;                /* 8 + max.word.bytes */
+    int64_t *wstarts;             /* tally_window_per_record() */
+    int64_t ptime;                /* processing time of the records it reads now (evtime.h) */
+    int64_t max_ts, last_input;   /* greatest event time read, wall clock of the last record (ms) */
+    _Atomic int64_t cut_max_ts, cut_last_input; /* both at the cut, published like `cut` */
+    uint64_t no_timestamp;        /* records without a timestamp (placed at processing time) */
 } tally_part_t;
 
 /* One worker thread: a shard of the word space (a range of XXH3 hashes). The table persists across
@@ -67,6 +75,7 @@ typedef struct tally_worker_s {
     size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
     uint64_t done_epoch;          /* @locality worker: last epoch it finished */
     uint64_t evicted;             /* @locality worker: words dropped from memory so far */
+    int64_t wm;                   /* @locality worker: the watermark of the epoch it applies */
     _Atomic int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -102,6 +111,14 @@ struct tally_pipeline_s {
     pthread_cond_t ep_cv;
     int ep_done;                  /* workers done with the requested epoch, under ep_mu */
     _Atomic uint64_t dropped_total;
+
+    /* Windows (evtime.h): control publishes, with release, the watermark that epoch wm_epoch
+     * applies (workers drop a word's closed windows with it and wait for it after each barrier), and
+     * the processing times of the epoch requested (ptime_cur) and of the one after (ptime_next). */
+    _Atomic int64_t wm;
+    _Atomic uint64_t wm_epoch;
+    _Atomic int64_t ptime_cur, ptime_next;
+    _Atomic uint64_t late_total;  /* (word, window) pairs dropped as late, since start */
 };
 
 /* Walks a worker's epoch list (control thread, after the worker reported the epoch done):
@@ -177,6 +194,8 @@ void *tally_filereader_main(void *arg);
  * workers; the epoch's cut (cut = next_offset) and barriers. False when the engine stops hard or
  * memory ran out (a fault is raised). */
 bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len);
+/* tally_part_add with the record's time: once per window holding ts when windows are on. */
+bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t ts);
 bool tally_part_push(tally_part_t *p, int w, tally_batch_t *b);
 bool tally_part_flush(tally_part_t *p);
 bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final);

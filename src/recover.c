@@ -19,6 +19,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "evtime.h"
 #include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
@@ -46,22 +47,99 @@ static void fail(failure_t *f, int status, const char *fmt, ...) {
 }
 
 typedef struct {
+    const tally_config_t *conf;
     tally_wordtab_t *tab;
-    uint64_t lines, words, dropped;
+    uint64_t lines, words, dropped, late;
+    /* Windows: the watermark and processing time the replayed epoch ran with (stored with the
+     * epoch before it), so it places and drops exactly what the committed run did. */
+    tally_evtime_t time;
+    int64_t ts;              /* the time of the record being replayed */
+    int64_t max_ts;          /* the greatest of them */
+    uint8_t *wkey;
+    int64_t *wstarts;
+    bool oom;
 } replay_acc_t;
+
+static void replay_key(replay_acc_t *acc, const uint8_t *key, size_t len) {
+    uint64_t h = XXH3_64bits(key, len);
+    tally_word_t *w = tally_wordtab_find(acc->tab, h, key, (uint32_t)len);
+    if (!w) w = tally_wordtab_insert(acc->tab, h, key, (uint32_t)len, 0);
+    if (w) w->count++;
+    else acc->oom = true;
+}
+
+/* One word: once, or (windows) once per open window holding the record's time, as the partition
+ * threads and workers do. */
+static bool replay_word(const uint8_t *word, size_t len, void *opaque) {
+    replay_acc_t *acc = opaque;
+    acc->words++;
+    if (!acc->wkey) {
+        replay_key(acc, word, len);
+        return !acc->oom;
+    }
+    const tally_config_t *c = acc->conf;
+    size_t closed = 0;
+    int64_t slide = tally_config_window_slide(c);
+    size_t n = tally_window_assign_open(acc->ts, c->window_size_ms, slide, acc->time.wm, acc->wstarts,
+                                        tally_window_per_record(c->window_size_ms, slide), &closed);
+    acc->late += closed;
+    for (size_t i = 0; i < n; i++) replay_key(acc, acc->wkey, tally_window_key(acc->wkey, acc->wstarts[i], word, len));
+    return !acc->oom;
+}
+
+static int replay_init(replay_acc_t *acc, const tally_config_t *conf, tally_state_t *state) {
+    *acc = (replay_acc_t){.conf = conf, .tab = tally_wordtab_new(), .max_ts = TALLY_WATERMARK_NONE};
+    int r = tally_evtime_init(&acc->time, conf, state);
+    if (!r && conf->window_size_ms > 0) {
+        acc->wkey = malloc(TALLY_WINDOW_KEY_PREFIX + (size_t)conf->max_word_bytes + 1);
+        acc->wstarts = malloc(tally_window_per_record(conf->window_size_ms, tally_config_window_slide(conf)) *
+                              sizeof(int64_t));
+        if (!acc->wkey || !acc->wstarts) r = TALLY_ENOMEM;
+    }
+    return r ? r : acc->tab ? 0 : TALLY_ENOMEM;
+}
+
+static void replay_term(replay_acc_t *acc) {
+    tally_wordtab_destroy(acc->tab);
+    tally_evtime_term(&acc->time);
+    free(acc->wkey);
+    free(acc->wstarts);
+}
+
+/* What the replayed epoch deleted: the windows its watermark closed; and the watermark it computed
+ * for the next epoch, which its lost state write held. With the max policy that is exact: the
+ * stored one already covers every earlier record. The min policy's per-partition maxima are not
+ * stored: the next epoch then runs under the replayed epoch's watermark (it only ever lags). */
+static void replay_closed(replay_acc_t *acc, tally_state_t *state, tally_state_batch_t *b) {
+    uint8_t begin[TALLY_WINDOW_KEY_PREFIX], end[TALLY_WINDOW_KEY_PREFIX];
+    if (tally_evtime_closed_range(&acc->time, state, begin, end))
+        tally_state_batch_delete_counts(b, begin, sizeof(begin), end, sizeof(end));
+    if (acc->time.wm_on && acc->conf->watermark_policy == TALLY_WATERMARK_MAX && acc->max_ts != TALLY_WATERMARK_NONE) {
+        tally_watermark_t t;
+        tally_watermark_init(&t, TALLY_WATERMARK_MAX, acc->conf->watermark_delay_ms, -1, -1, acc->time.wm);
+        tally_watermark_partitions(&t, 1, 0);
+        tally_watermark_observe(&t, 0, acc->max_ts, 0);
+        int64_t wm = tally_watermark_advance(&t, 0);
+        tally_watermark_term(&t);
+        if (wm > acc->time.wm) tally_state_batch_put_meta(b, TALLY_META_WATERMARK, wm);
+    }
+    if (acc->late)
+        tally_info("replay: %" PRIu64 " (word, window) pairs were late under watermark %" PRId64 ", as in the run "
+                   "that committed them", acc->late, acc->time.wm);
+}
 
 static void replay_line(const tally_config_t *conf, replay_acc_t *acc, const rd_kafka_message_t *m) {
     tally_tokenizer_t t;
     const uint8_t *word;
     size_t len;
-    tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
-    while (tally_tokenizer_next_counted(&t, (size_t)conf->max_word_bytes, &word, &len, &acc->dropped)) {
-        uint64_t h = XXH3_64bits(word, len);
-        tally_word_t *w = tally_wordtab_find(acc->tab, h, word, (uint32_t)len);
-        if (!w) w = tally_wordtab_insert(acc->tab, h, word, (uint32_t)len, 0);
-        if (w) w->count++;
-        acc->words++;
+    if (acc->wkey) {
+        acc->ts = conf->event_time == TALLY_EVENT_TIME_RECORD ? rd_kafka_message_timestamp(m, NULL) : -1;
+        if (acc->ts < 0) acc->ts = acc->time.ptime;
+        if (acc->ts > acc->max_ts) acc->max_ts = acc->ts;
     }
+    tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
+    while (tally_tokenizer_next_counted(&t, (size_t)conf->max_word_bytes, &word, &len, &acc->dropped))
+        replay_word(word, len, acc);
     acc->lines++;
 }
 
@@ -193,9 +271,10 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
     }
 
     tally_state_batch_t *b = tally_state_batch_new();
-    replay_acc_t acc = {.tab = tally_wordtab_new()};
-    int r = acc.tab && b ? 0 : TALLY_ENOMEM;
-    if (r) fail(f, TALLY_EXIT_ERROR, "out of memory for recovery");
+    replay_acc_t acc;
+    int r = replay_init(&acc, c, state);
+    if (!r && !b) r = TALLY_ENOMEM;
+    if (r) fail(f, TALLY_EXIT_ERROR, "cannot prepare the recovery: %s", tally_err_str(r));
     for (int i = 0; !r && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         int64_t D = -1, K = committed->elems[i].offset, lo = 0, hi = 0;
@@ -266,6 +345,11 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
         tally_wordtab_foreach(acc.tab, merge_one, &m);
         r = m.err;
         if (r) fail(f, TALLY_EXIT_ERROR, "cannot read counts from the state during recovery");
+        if (acc.oom && !r) {
+            r = TALLY_ENOMEM;
+            fail(f, TALLY_EXIT_ERROR, "out of memory replaying into the state");
+        }
+        replay_closed(&acc, state, b);
         tally_info("replayed %" PRIu64 " lines, %" PRIu64 " words, %zu distinct into the state", acc.lines, acc.words,
                    tally_wordtab_size(acc.tab));
     }
@@ -277,23 +361,12 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
         /* Cached counts may predate the replay. */
         *stored = r == 0 && acc.words > 0;
     }
-    tally_wordtab_destroy(acc.tab);
+    replay_term(&acc);
     tally_state_batch_destroy(b);
     return r;
 }
 
 /* ---- input.path ---- */
-
-static bool replay_word(const uint8_t *word, size_t len, void *opaque) {
-    replay_acc_t *acc = opaque;
-    uint64_t h = XXH3_64bits(word, len);
-    tally_word_t *w = tally_wordtab_find(acc->tab, h, word, (uint32_t)len);
-    if (!w) w = tally_wordtab_insert(acc->tab, h, word, (uint32_t)len, 0);
-    if (!w) return false;
-    w->count++;
-    acc->words++;
-    return true;
-}
 
 int tally_recover_files(const tally_config_t *c, tally_state_t *state, uint64_t sink_epoch, const char *sink_name,
                         const rd_kafka_topic_partition_list_t *files, char *errstr, size_t errstr_size) {
@@ -310,10 +383,12 @@ int tally_recover_files(const tally_config_t *c, tally_state_t *state, uint64_t 
                ": replaying those files into the state without output", sink_name, sink_epoch, files->cnt, have);
     tally_crashpoint_hold("before_replay");
     tally_file_plan_t plan = {.epoch = sink_epoch, .files = calloc((size_t)files->cnt + 1, sizeof(tally_file_t))};
-    replay_acc_t acc = {.tab = tally_wordtab_new()};
+    replay_acc_t acc;
     tally_state_batch_t *b = tally_state_batch_new();
-    int r = plan.files && acc.tab && b ? 0 : TALLY_ENOMEM;
-    if (r) snprintf(errstr, errstr_size, "out of memory for recovery");
+    int r = replay_init(&acc, c, state);
+    if (!r && (!plan.files || !b)) r = TALLY_ENOMEM;
+    if (r) snprintf(errstr, errstr_size, "cannot prepare the recovery: %s", tally_err_str(r));
+    acc.ts = acc.max_ts = acc.time.ptime; /* files: the epoch's processing time */
     for (int i = 0; !r && i < files->cnt; i++) {
         tally_file_t *f = &plan.files[plan.nfiles];
         const char *path = files->elems[i].topic;
@@ -348,6 +423,7 @@ int tally_recover_files(const tally_config_t *c, tally_state_t *state, uint64_t 
         merge_ctx_t m = {.state = state, .b = b};
         tally_wordtab_foreach(acc.tab, merge_one, &m);
         if ((r = m.err)) snprintf(errstr, errstr_size, "cannot read counts from the state during recovery");
+        replay_closed(&acc, state, b);
     }
     if (!r) {
         tally_filesource_store(NULL, &plan, b);
@@ -358,7 +434,7 @@ int tally_recover_files(const tally_config_t *c, tally_state_t *state, uint64_t 
         tally_info("replayed %" PRIu64 " lines, %" PRIu64 " words, %zu distinct into the state", acc.lines, acc.words,
                    tally_wordtab_size(acc.tab));
     tally_file_plan_clear(&plan);
-    tally_wordtab_destroy(acc.tab);
+    replay_term(&acc);
     tally_state_batch_destroy(b);
     return r;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* RocksDB-backed state. Keys: 'c'+word -> count, 'o'+topic+'\0'+be32(partition) -> offset,
  * 'f'+path -> a read input file's record (filesource.c),
- * "m.epoch" -> epoch; numbers as 8 little-endian bytes. */
+ * "m.epoch" -> epoch, "m.<name>" -> other engine-wide numbers (tally_state_get_meta);
+ * numbers as 8 little-endian bytes. */
 #include "tally/state.h"
 
 #include <rocksdb/c.h>
@@ -239,6 +240,92 @@ int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, con
     return r;
 }
 
+int tally_state_foreach_count_range(tally_state_t *st, const uint8_t *from, size_t from_len, const uint8_t *to,
+                                    size_t to_len, void (*fn)(const uint8_t *key, size_t len, int64_t count, void *opaque),
+                                    void *opaque) {
+    char lo[64], hi[64];
+    if (from_len + 1 > sizeof(lo) || to_len + 1 > sizeof(hi)) return TALLY_EINVAL;
+    lo[0] = hi[0] = 'c';
+    memcpy(lo + 1, from, from_len);
+    memcpy(hi + 1, to, to_len);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
+    for (rocksdb_iter_seek(it, lo, from_len + 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        const char *v = rocksdb_iter_value(it, &vl);
+        size_t n = kl < to_len + 1 ? kl : to_len + 1;
+        int c = memcmp(k, hi, n);
+        if (c > 0 || (c == 0 && kl >= to_len + 1)) break;
+        if (vl == 8) fn((const uint8_t *)k + 1, kl - 1, get_i64(v), opaque);
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return 0;
+}
+
+int tally_state_first_count_key(tally_state_t *st, uint8_t *out, size_t cap, size_t *len) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
+    rocksdb_iter_seek(it, "c", 1);
+    int found = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl >= 1 && k[0] == 'c') {
+            found = 1;
+            *len = kl - 1 < cap ? kl - 1 : cap;
+            memcpy(out, k + 1, *len);
+        }
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return found;
+}
+
+int tally_state_count_keys(tally_state_t *st, uint64_t *n) {
+    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
+    *n = 0;
+    for (rocksdb_iter_seek(it, "c", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < 1 || k[0] != 'c') break;
+        (*n)++;
+    }
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (err) {
+        free(err);
+        return TALLY_ESTATE;
+    }
+    return 0;
+}
+
+/* "m." + name: engine-wide numbers stored with the epoch (the watermark, the processing time). */
+static size_t meta_key(char *key, size_t cap, const char *name) {
+    size_t n = strlen(name);
+    if (n + 3 > cap) return 0;
+    memcpy(key, "m.", 2);
+    memcpy(key + 2, name, n);
+    return n + 2;
+}
+
+int tally_state_get_meta(tally_state_t *st, const char *name, int64_t *v) {
+    char key[64];
+    size_t kl = meta_key(key, sizeof(key), name);
+    if (!kl) return TALLY_EINVAL;
+    return get_num(st, key, kl, v);
+}
+
 int64_t tally_state_free_bytes(tally_state_t *st) {
     struct statvfs v;
     if (!st->dir || statvfs(st->dir, &v) != 0) return TALLY_EIO;
@@ -289,6 +376,23 @@ void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch) {
     char v[8];
     put_i64(v, (int64_t)epoch);
     rocksdb_writebatch_put(b->wb, epoch_key, sizeof(epoch_key) - 1, v, 8);
+}
+
+void tally_state_batch_put_meta(tally_state_batch_t *b, const char *name, int64_t v) {
+    char key[64], val[8];
+    size_t kl = meta_key(key, sizeof(key), name);
+    put_i64(val, v);
+    if (kl) rocksdb_writebatch_put(b->wb, key, kl, val, 8);
+}
+
+void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from, size_t from_len, const uint8_t *to,
+                                     size_t to_len) {
+    char lo[64], hi[64];
+    if (from_len + 1 > sizeof(lo) || to_len + 1 > sizeof(hi)) return;
+    lo[0] = hi[0] = 'c';
+    memcpy(lo + 1, from, from_len);
+    memcpy(hi + 1, to, to_len);
+    rocksdb_writebatch_delete_range(b->wb, lo, from_len + 1, hi, to_len + 1);
 }
 
 size_t tally_state_batch_count(tally_state_batch_t *b) { return (size_t)rocksdb_writebatch_count(b->wb); }

@@ -16,6 +16,7 @@
 #include "tally/engine.h"
 #include "tally/err.h"
 #include "tally/log.h"
+#include "tally/window.h"
 #include "tally/sourcelog.h"
 
 #define MAX_ATTEMPTS 10        /* of one retriable call */
@@ -99,6 +100,16 @@ static void on_delivery(void *opaque, const rd_kafka_message_t *m) {
     tally_warn("delivery to %s failed: %s", t->conf->output_topic, rd_kafka_err2str(m->err));
 }
 
+/* Windowed keys are "<start> <word>": Java's partitioner over the word alone, so every window of a
+ * word lands where the word's plain count would (and a consumer keyed by word sees them in order). */
+static int32_t window_partitioner(const rd_kafka_topic_t *rkt, const void *key, size_t klen, int32_t cnt,
+                                  void *rkt_opaque, void *msg_opaque) {
+    const void *word;
+    size_t len;
+    tally_window_output_key_word(key, klen, &word, &len);
+    return rd_kafka_msg_partitioner_murmur2_random(rkt, word, len, cnt, rkt_opaque, msg_opaque);
+}
+
 static int producer_start(tally_txn_t *t) {
     t->producer = tally_kafka_producer_new(&t->hooks, t->transactional ? t->txn_id : NULL);
     if (!t->producer) return TALLY_EKAFKA;
@@ -113,7 +124,12 @@ static int producer_start(tally_txn_t *t) {
             return TALLY_EKAFKA;
         }
     }
-    t->topic = rd_kafka_topic_new(t->producer, t->conf->output_topic, NULL);
+    rd_kafka_topic_conf_t *tc = NULL;
+    if (t->conf->window_size_ms > 0) {
+        tc = rd_kafka_topic_conf_new();
+        rd_kafka_topic_conf_set_partitioner_cb(tc, window_partitioner);
+    }
+    t->topic = rd_kafka_topic_new(t->producer, t->conf->output_topic, tc);
     if (!t->topic) return TALLY_EKAFKA;
     if (t->conf->input_path && t->transactional) {
         char name[300], err[512];

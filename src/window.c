@@ -3,6 +3,8 @@
  * saturating: timestamps come from producers and may be anything in int64. */
 #include "tally/window.h"
 
+#include <string.h>
+
 #include "tally/err.h"
 
 #include <inttypes.h>
@@ -211,4 +213,29 @@ bool tally_window_key_closed_range(int64_t size, int64_t watermark, uint8_t begi
     int64_t last; /* the greatest closed start: end = start + size <= watermark */
     if (__builtin_sub_overflow(watermark, size, &last)) return false;
     return tally_window_key_range(INT64_MIN, last + 1, begin, end);
+}
+
+/* ---- output key ------------------------------------------------------------------------------ */
+
+size_t tally_window_output_key(char *out, const uint8_t *key, size_t klen) {
+    int64_t start;
+    const uint8_t *word;
+    size_t wl;
+    if (tally_window_key_decode(key, klen, &start, &word, &wl)) return 0;
+    char digits[24];
+    size_t n = 0;
+    uint64_t u = start < 0 ? (uint64_t)0 - (uint64_t)start : (uint64_t)start;
+    do digits[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+    size_t o = 0;
+    if (start < 0) out[o++] = '-';
+    while (n) out[o++] = digits[--n];
+    out[o++] = ' ';
+    for (size_t i = 0; i < wl; i++) out[o++] = (char)word[i];
+    return o;
+}
+
+void tally_window_output_key_word(const void *key, size_t klen, const void **word, size_t *len) {
+    const char *k = key, *sp = klen ? memchr(k, ' ', klen) : NULL;
+    *word = sp ? sp + 1 : k;
+    *len = sp ? klen - (size_t)(sp + 1 - k) : klen;
 }

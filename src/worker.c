@@ -59,11 +59,27 @@ static bool mark_dirty(tally_worker_t *w, tally_word_t *e) {
     return true;
 }
 
+/* Spark's late rule, per (record, window): a window the epoch's watermark closed takes nothing
+ * more (its final count may be out already, and its state is deleted). */
+static bool window_closed(const tally_worker_t *w, const uint8_t *key, size_t len) {
+    int64_t start;
+    const uint8_t *word;
+    size_t wl;
+    if (tally_window_key_decode(key, len, &start, &word, &wl)) return false;
+    return tally_window_closed(start, w->pipe->conf->window_size_ms, w->wm);
+}
+
 static bool apply(tally_worker_t *w, tally_batch_t *b) {
     tally_pipeline_t *pipe = w->pipe;
+    bool late_check = pipe->conf->window_size_ms > 0 && w->wm != TALLY_WATERMARK_NONE;
+    uint64_t late = 0;
     for (uint32_t off = 0; off < b->used;) {
         tally_rec_t *r = tally_batch_rec(b, off);
         off += (uint32_t)tally_rec_size(r->len);
+        if (late_check && window_closed(w, r->bytes, r->len)) {
+            late += r->delta;
+            continue;
+        }
         tally_word_t *e = tally_wordtab_find(w->tab, r->hash, r->bytes, r->len);
         if (!e) {
             int64_t stored = 0;
@@ -83,6 +99,7 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
             return false;
         }
     }
+    if (late) atomic_fetch_add_explicit(&pipe->late_total, late, memory_order_relaxed);
     /* Published for metrics: other threads never read the table itself (shrink() replaces it). */
     atomic_store_explicit(&w->keys, tally_wordtab_size(w->tab), memory_order_relaxed);
     /* Changed words cannot leave memory before they are committed: a large dirty set asks for an
@@ -92,6 +109,60 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
         pipe->wake(pipe->wake_opaque);
     }
     return true;
+}
+
+typedef struct {
+    tally_worker_t *w;
+    tally_wordtab_t *keep;
+    bool ok;
+} purge_ctx_t;
+
+static void keep_open(tally_word_t *e, void *opaque) {
+    purge_ctx_t *c = opaque;
+    if (!c->ok || window_closed(c->w, e->bytes, e->len)) return;
+    if (!tally_wordtab_insert(c->keep, e->hash, e->bytes, e->len, e->count)) c->ok = false;
+}
+
+/* The watermark moved: the windows it closed leave memory (control deletes them from the state
+ * with the epoch that emits them). Runs between epochs, when nothing is dirty. */
+static bool purge_closed(tally_worker_t *w) {
+    purge_ctx_t c = {.w = w, .keep = tally_wordtab_new(), .ok = true};
+    if (!c.keep) return false;
+    tally_wordtab_foreach(w->tab, keep_open, &c);
+    if (!c.ok) {
+        tally_wordtab_destroy(c.keep);
+        return false;
+    }
+    tally_wordtab_destroy(w->tab);
+    w->tab = c.keep;
+    atomic_store_explicit(&w->keys, tally_wordtab_size(w->tab), memory_order_relaxed);
+    return true;
+}
+
+/* Windows with a watermark: after an epoch's barriers, the next epoch's records are applied only
+ * under the watermark control computes from that epoch's cut (evtime.h). False when stopped. */
+static bool await_watermark(tally_worker_t *w, uint64_t epoch) {
+    tally_pipeline_t *pipe = w->pipe;
+    while (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) {
+        if (atomic_load(&pipe->stop_hard)) return false;
+        atomic_store(&w->sleeping, 1);
+        if (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_mutex_lock(&w->mu);
+            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            pthread_mutex_unlock(&w->mu);
+        }
+        atomic_store(&w->sleeping, 0);
+    }
+    int64_t wm = atomic_load_explicit(&pipe->wm, memory_order_relaxed);
+    if (wm == w->wm) return true;
+    w->wm = wm;
+    if (purge_closed(w)) return true;
+    tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+    return false;
 }
 
 /* Keeps only the words of this epoch (not stored yet); every other word is in RocksDB already, since
@@ -137,11 +208,11 @@ static bool out_append(tally_worker_t *w, const tally_word_t *e) {
 }
 
 /* Produces one output record into the open transaction; waits while librdkafka's queue is full. */
-static bool produce(tally_worker_t *w, const tally_word_t *e, char *json, size_t jlen) {
+static bool produce(tally_worker_t *w, const void *key, size_t klen, char *json, size_t jlen) {
     tally_pipeline_t *pipe = w->pipe;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            pipe->producer, RD_KAFKA_V_RKT(pipe->topic), RD_KAFKA_V_KEY(e->bytes, e->len),
+            pipe->producer, RD_KAFKA_V_RKT(pipe->topic), RD_KAFKA_V_KEY(key, klen),
             RD_KAFKA_V_VALUE(json, jlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -171,8 +242,10 @@ static void emit_one(tally_word_t *e, void *opaque) {
         c->ok = false;
         return;
     }
-    if (!w->pipe->producer) return;
-    size_t need = TALLY_JSON_MAX(e->len);
+    /* append: the output is the windows the watermark closed, which control reads from the state. */
+    if (!w->pipe->producer || w->pipe->conf->output_mode == TALLY_OUTPUT_APPEND) return;
+    bool windowed = w->pipe->conf->window_size_ms > 0;
+    size_t need = windowed ? TALLY_JSON_WINDOW_MAX(e->len) + TALLY_WINDOW_OUTPUT_KEY_MAX(e->len) : TALLY_JSON_MAX(e->len);
     if (need > c->json_cap) {
         char *j = realloc(c->json, need);
         if (!j) {
@@ -183,8 +256,15 @@ static void emit_one(tally_word_t *e, void *opaque) {
         c->json = j;
         c->json_cap = need;
     }
-    size_t jl = tally_json_word_count(c->json, e->bytes, e->len, e->count);
-    c->ok = produce(w, e, c->json, jl);
+    if (!windowed) {
+        size_t jl = tally_json_word_count(c->json, e->bytes, e->len, e->count);
+        c->ok = produce(w, e->bytes, e->len, c->json, jl);
+        return;
+    }
+    size_t jl = tally_json_window_entry(c->json, e->bytes, e->len, w->pipe->conf->window_size_ms, e->count);
+    char *key = c->json + jl;
+    size_t kl = tally_window_output_key(key, e->bytes, e->len);
+    c->ok = produce(w, key, kl, c->json, jl);
 }
 
 /* All barriers of the epoch are in: emit, hand over, report done. */
@@ -228,6 +308,7 @@ void *tally_worker_main(void *arg) {
 
     int nblocked = 0;
     bool final = false;
+    bool wait_wm = pipe->conf->window_size_ms > 0 && pipe->conf->watermark_delay_ms >= 0;
     memset(w->blocked, 0, (size_t)pipe->nparts);
     w->done_epoch = atomic_load(&pipe->req_epoch);
     for (;;) {
@@ -267,6 +348,7 @@ void *tally_worker_main(void *arg) {
             memset(w->blocked, 0, (size_t)pipe->nparts);
             nblocked = 0;
             if (final) break;
+            if (wait_wm && !await_watermark(w, w->done_epoch)) break;
             continue;
         }
         if (!progressed) idle(w);

@@ -163,6 +163,18 @@ void th_produce(rd_kafka_t *p, const char *topic, int32_t partition, const void 
     }
 }
 
+void th_produce_at(rd_kafka_t *p, const char *topic, int32_t partition, const void *val, size_t vlen, int64_t ts) {
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) TH_FAIL("produce to %s: %s", topic, rd_kafka_err2str(e));
+        rd_kafka_poll(p, 10);
+    }
+}
+
 void th_flush_destroy(rd_kafka_t *p) {
     rd_kafka_resp_err_t e = rd_kafka_flush(p, 60000);
     if (e) TH_FAIL("flush: %s", rd_kafka_err2str(e));

@@ -65,6 +65,8 @@ void th_add_partitions(const char *topic, int total);
 rd_kafka_t *th_producer(void);
 void th_produce(rd_kafka_t *p, const char *topic, int32_t partition, const void *key, size_t klen,
                 const void *val, size_t vlen);
+/* th_produce with the record's timestamp (CreateTime, ms since the epoch). */
+void th_produce_at(rd_kafka_t *p, const char *topic, int32_t partition, const void *val, size_t vlen, int64_t ts);
 void th_flush_destroy(rd_kafka_t *p);
 
 /* Reads every record of a topic from the beginning up to its high watermark, calling cb per record.

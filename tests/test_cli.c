@@ -99,12 +99,11 @@ int main(void) {
 
     ASSERT_EQ(run_conf(BASE "input.topic=\n", NULL), 2);
 
-    /* Windows: valid keys, but this build's engine refuses them before connecting (exit 2),
-     * --check-config too; append without a watermark is refused with Spark's reason first. */
-    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\nwatermark.delay.ms=60000\n", "--check-config"), 2);
-    expect_err("job.properties: window.size.ms > 0 (event-time windows) is not implemented yet in this build");
-    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\nwatermark.delay.ms=60000\noutput.mode=append\n", NULL), 2);
-    expect_err("not implemented yet in this build");
+    /* Windows: valid keys pass --check-config; append without a watermark is refused with Spark's
+     * reason first. */
+    ASSERT_EQ(run_conf(BASE "window.size.ms=600000\nwatermark.delay.ms=60000\noutput.mode=append\n", "--check-config"), 0);
+    ASSERT_EQ(run_conf("application.id=cli\ninput.path=/tmp\nsink=console\nwindow.size.ms=600000\n", "--check-config"), 2);
+    expect_err("event.time=record with input.path");
     ASSERT_EQ(run_conf(BASE "output.mode=append\n", NULL), 2);
     expect_err("output.mode=append is not supported for word counts without windows and a watermark");
     expect_err("Append output mode not supported when there are streaming aggregations");

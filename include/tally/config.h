@@ -103,4 +103,9 @@ void tally_config_print_markdown(FILE *out);
 /* True for keys whose value must never be printed or logged. */
 bool tally_config_is_secret(const char *key);
 
+/* window.slide.ms, defaulted to window.size.ms (tumbling windows). */
+static inline int64_t tally_config_window_slide(const tally_config_t *c) {
+    return c->window_slide_ms > 0 ? c->window_slide_ms : c->window_size_ms;
+}
+
 #endif

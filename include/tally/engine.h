@@ -18,12 +18,6 @@ enum {
     TALLY_EXIT_DATALOSS = 4,  /* input was deleted before it was read (fail.on.data.loss=true) */
 };
 
-/* What this build's engine does not run yet although the configuration is valid: windows
- * (window.size.ms > 0) and output.mode=append, whose modules exist (window.h) but are not wired in.
- * 0, or TALLY_ECONFIG with the reason in errstr. main() calls it after tally_config_validate (exit
- * 2); tally_engine_new refuses such a configuration too. */
-int tally_engine_check_config(const tally_config_t *conf, char *errstr, size_t errstr_size);
-
 /* Builds the engine from a validated configuration (copied). Touches nothing outside the process. */
 int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *errstr, size_t errstr_size);
 /* Connects, recovers and runs until tally_engine_stop() or SIGTERM/SIGINT or a fatal error.

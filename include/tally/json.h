@@ -24,6 +24,10 @@ size_t tally_json_word_count(char *out, const uint8_t *word, size_t len, int64_t
 size_t tally_json_window_word_count(char *out, int64_t start_ms, int64_t end_ms, const uint8_t *word,
                                     size_t len, int64_t count);
 
+/* The windowed record of a state key (tally_window_key) and its count, for windows of `size` ms;
+ * out needs TALLY_JSON_WINDOW_MAX(klen) bytes; returns the length, 0 when key is no window key. */
+size_t tally_json_window_entry(char *out, const uint8_t *key, size_t klen, int64_t size, int64_t count);
+
 /* A timestamp (ms since the epoch, any int64) as Spark's JSON writer prints it: the pattern
  * yyyy-MM-dd'T'HH:mm:ss.SSSXXX, which Spark turns into uuuu-... for java.time, in UTC: proleptic
  * Gregorian, milliseconds always 3 digits, "Z"; years 0..9999 in 4 digits, earlier ones with '-'

@@ -42,6 +42,17 @@ int tally_state_foreach_count(tally_state_t *st,
 int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, const char *rec, void *opaque),
                              void *opaque);
 
+/* Calls fn for every count whose key is in [from, to) (bytewise; windowed keys sort by window). */
+int tally_state_foreach_count_range(tally_state_t *st, const uint8_t *from, size_t from_len, const uint8_t *to,
+                                    size_t to_len, void (*fn)(const uint8_t *key, size_t len, int64_t count, void *opaque),
+                                    void *opaque);
+/* The smallest count key (at most cap bytes of it into out): 1 found, 0 no count, negative error. */
+int tally_state_first_count_key(tally_state_t *st, uint8_t *out, size_t cap, size_t *len);
+/* How many counts the state holds (a full scan: for tests and tools). */
+int tally_state_count_keys(tally_state_t *st, uint64_t *n);
+/* An engine-wide number stored with tally_state_batch_put_meta: 1 found, 0 absent, negative error. */
+int tally_state_get_meta(tally_state_t *st, const char *name, int64_t *v);
+
 /* Bytes free for the store on its file system (statvfs), or a negative error. */
 int64_t tally_state_free_bytes(tally_state_t *st);
 
@@ -52,6 +63,10 @@ void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int
 /* An input file's record (a text line that filesource.c writes and reads), keyed by its path. */
 void tally_state_batch_put_file(tally_state_batch_t *b, const char *path, const char *rec);
 void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch);
+void tally_state_batch_put_meta(tally_state_batch_t *b, const char *name, int64_t v);
+/* Deletes every count whose key is in [from, to) (a RocksDB range deletion). */
+void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from, size_t from_len, const uint8_t *to,
+                                     size_t to_len);
 size_t tally_state_batch_count(tally_state_batch_t *b);
 /* Writes the batch atomically (WAL on; a process crash loses nothing written). */
 int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size);

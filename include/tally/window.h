@@ -116,4 +116,15 @@ bool tally_window_key_range(int64_t from, int64_t to, uint8_t begin[TALLY_WINDOW
 bool tally_window_key_closed_range(int64_t size, int64_t watermark, uint8_t begin[TALLY_WINDOW_KEY_PREFIX],
                                    uint8_t end[TALLY_WINDOW_KEY_PREFIX]);
 
+/* ---- output key ------------------------------------------------------------------------------ */
+
+/* Bytes that always suffice for the output key of a state key of klen bytes. */
+#define TALLY_WINDOW_OUTPUT_KEY_MAX(klen) ((klen) + 24)
+/* The Kafka key of a windowed count: "<window start ms> <word>" (decimal start, one space, the
+ * word's bytes). The partitioner hashes only what follows the first space, so every window of a
+ * word goes to the word's partition. Returns the length; 0 when key is no window key. */
+size_t tally_window_output_key(char *out, const uint8_t *key, size_t klen);
+/* The word of an output key (what follows the first space; the whole key when there is none). */
+void tally_window_output_key_word(const void *key, size_t klen, const void **word, size_t *len);
+
 #endif
