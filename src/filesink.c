@@ -22,6 +22,7 @@
 #include "tally/json.h"
 #include "tally/log.h"
 #include "tally/parquet.h"
+#include "tally/window.h"
 
 #define LOG_DIR "_spark_metadata"
 #define TALLY_DIR "_tally"
@@ -29,6 +30,8 @@
  * "<id>.compact" file, listing every live file, at each batch id with (id + 1) % 10 == 0. */
 #define COMPACT_INTERVAL 10
 #define TALLY_MAGIC "tally-files v1"
+/* Why a windowed row cannot be written (split_row refused its key). */
+#define WINDOW_KEY_WHY "a row's key is not a (window start, word) key, or its window ends past the int64 milliseconds"
 
 typedef struct {
     char *topic;
@@ -341,15 +344,60 @@ static int write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
+/* ---- the columns of a part file ---------------------------------------------------------- */
+
+/* With window.size.ms > 0 every row the engine hands over is a (window start, word) key
+ * (tally_window_key); the window's end is start + window.size.ms. */
+static bool windowed(const tally_config_t *c) { return c->window_size_ms > 0; }
+
+/* The epoch column: in update and complete mode a word (or window) has a row in many part files,
+ * and the one with the highest epoch is its current count. Append writes each window's final count
+ * once, so a row needs no epoch to be read, and Spark's file sink (append only) writes none. */
+static bool epoch_column(const tally_config_t *c) { return c->output_mode != TALLY_OUTPUT_APPEND; }
+
+/* The columns in file order (CSV header, Parquet schema, and the order of the JSON fields):
+ * [window_start, window_end,] word, count[, epoch]. Returns how many (at most 5). */
+static int part_columns(const tally_config_t *c, tally_pq_column_t cols[5]) {
+    int n = 0;
+    if (windowed(c)) {
+        cols[n++] = (tally_pq_column_t){"window_start", TALLY_PQ_TIMESTAMP_MILLIS};
+        cols[n++] = (tally_pq_column_t){"window_end", TALLY_PQ_TIMESTAMP_MILLIS};
+    }
+    cols[n++] = (tally_pq_column_t){"word", TALLY_PQ_STRING};
+    cols[n++] = (tally_pq_column_t){"count", TALLY_PQ_INT64};
+    if (epoch_column(c)) cols[n++] = (tally_pq_column_t){"epoch", TALLY_PQ_INT64};
+    return n;
+}
+
+/* One row as the sink writes it: the word without its window prefix, and the window. */
+typedef struct {
+    const uint8_t *word;
+    size_t len;
+    int64_t start, end; /* windowed rows only */
+} row_t;
+
+/* Splits a windowed key: false for a key shorter than the window prefix or a window whose end is
+ * past int64 (the engine assigns no such window; WINDOW_KEY_WHY says so). */
+static bool split_row(const tally_config_t *c, const uint8_t *key, size_t klen, row_t *r) {
+    r->word = key;
+    r->len = klen;
+    if (!windowed(c)) return true;
+    return tally_window_key_decode(key, klen, &r->start, &r->word, &r->len) == 0 &&
+           !__builtin_add_overflow(r->start, c->window_size_ms, &r->end);
+}
+
 /* A text part file: rows gathered in a buffer that goes out through the descriptor (so that it
  * can be fsynced) each time it passes FLUSH_BYTES. */
 #define FLUSH_BYTES (1u << 20)
 typedef struct {
+    const tally_config_t *conf;
     int fd;
     int err;            /* first errno */
+    bool bad_key;       /* err is EINVAL for a key split_row refused */
     tally_buf_t buf, word;
+    char *rec;          /* scratch for a windowed JSON record */
+    size_t rec_cap;
     uint64_t epoch;
-    tally_output_format_t fmt;
     size_t rows;
 } text_out_t;
 
@@ -359,76 +407,152 @@ static void text_flush(text_out_t *o) {
     tally_buf_reset(&o->buf);
 }
 
-static void row_text(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+/* CSV, RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled. By
+ * length: a word may hold NUL bytes. */
+static void csv_word(text_out_t *o, const uint8_t *word, size_t len) {
+    tally_buf_reset(&o->word);
+    tally_buf_utf8(&o->word, word, len);
+    const char *w = o->word.data ? o->word.data : "";
+    size_t wl = o->word.len;
+    bool quote = false;
+    for (size_t i = 0; i < wl && !quote; i++) quote = w[i] == ',' || w[i] == '"' || w[i] == '\r' || w[i] == '\n';
+    if (!quote) {
+        tally_buf_append(&o->buf, w, wl);
+    } else {
+        tally_buf_puts(&o->buf, "\"");
+        for (size_t i = 0; i < wl; i++) {
+            if (w[i] == '"') tally_buf_puts(&o->buf, "\"");
+            tally_buf_append(&o->buf, &w[i], 1);
+        }
+        tally_buf_puts(&o->buf, "\"");
+    }
+    if (!tally_buf_ok(&o->word)) o->err = ENOMEM;
+}
+
+/* A timestamp as Spark's CSV writer prints it with a UTC session time zone: its default
+ * timestampFormat (yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX], .SSSXXX under the legacy parser) prints
+ * "2026-12-02T13:00:00.000Z", the text of its JSON writer. Never quoted: no comma or quote. */
+static void csv_time(text_out_t *o, int64_t ms) {
+    char t[TALLY_JSON_TIME_MAX];
+    tally_buf_append(&o->buf, t, tally_json_timestamp(t, ms));
+}
+
+/* The windowed JSON line: Spark's to_json(struct(window, word, count)) (the Kafka sink's value),
+ * with ,"epoch":N before its closing brace when there is an epoch column, as for plain rows. */
+static void json_window(text_out_t *o, const row_t *r, int64_t count) {
+    if (r->len > (SIZE_MAX - 160) / 6) {
+        o->err = ENOMEM;
+        return;
+    }
+    size_t need = TALLY_JSON_WINDOW_MAX(r->len);
+    if (need > o->rec_cap) {
+        char *p = realloc(o->rec, need);
+        if (!p) {
+            o->err = ENOMEM;
+            return;
+        }
+        o->rec = p;
+        o->rec_cap = need;
+    }
+    size_t n = tally_json_window_word_count(o->rec, r->start, r->end, r->word, r->len, count);
+    if (epoch_column(o->conf)) {
+        tally_buf_append(&o->buf, o->rec, n - 1); /* without its '}' */
+        tally_buf_printf(&o->buf, ",\"epoch\":%" PRIu64 "}", o->epoch);
+    } else {
+        tally_buf_append(&o->buf, o->rec, n);
+    }
+    tally_buf_puts(&o->buf, "\n");
+}
+
+static void row_text(const uint8_t *key, size_t klen, int64_t count, void *opaque) {
     text_out_t *o = opaque;
     if (o->err) return;
+    row_t r;
+    if (!split_row(o->conf, key, klen, &r)) {
+        o->err = EINVAL;
+        o->bad_key = true;
+        return;
+    }
     o->rows++;
-    if (o->fmt == TALLY_FORMAT_JSONL) {
-        tally_buf_puts(&o->buf, "{\"word\":");
-        tally_buf_json_str(&o->buf, word, len);
-        tally_buf_printf(&o->buf, ",\"count\":%" PRId64 ",\"epoch\":%" PRIu64 "}\n", count, o->epoch);
-    } else {
-        /* CSV, RFC 4180: a field holding a comma, quote, CR or LF is quoted, its quotes doubled.
-         * By length: a word may hold NUL bytes. */
-        tally_buf_reset(&o->word);
-        tally_buf_utf8(&o->word, word, len);
-        const char *w = o->word.data ? o->word.data : "";
-        size_t wl = o->word.len;
-        bool quote = false;
-        for (size_t i = 0; i < wl && !quote; i++) quote = w[i] == ',' || w[i] == '"' || w[i] == '\r' || w[i] == '\n';
-        if (!quote) {
-            tally_buf_append(&o->buf, w, wl);
+    bool epoch = epoch_column(o->conf);
+    if (o->conf->output_format == TALLY_FORMAT_JSONL) {
+        if (windowed(o->conf)) {
+            json_window(o, &r, count);
         } else {
-            tally_buf_puts(&o->buf, "\"");
-            for (size_t i = 0; i < wl; i++) {
-                if (w[i] == '"') tally_buf_puts(&o->buf, "\"");
-                tally_buf_append(&o->buf, &w[i], 1);
-            }
-            tally_buf_puts(&o->buf, "\"");
+            tally_buf_puts(&o->buf, "{\"word\":");
+            tally_buf_json_str(&o->buf, r.word, r.len);
+            tally_buf_printf(&o->buf, ",\"count\":%" PRId64, count);
+            if (epoch) tally_buf_printf(&o->buf, ",\"epoch\":%" PRIu64, o->epoch);
+            tally_buf_puts(&o->buf, "}\n");
         }
-        tally_buf_printf(&o->buf, ",%" PRId64 ",%" PRIu64 "\r\n", count, o->epoch);
-        if (!tally_buf_ok(&o->word)) o->err = ENOMEM;
+    } else {
+        if (windowed(o->conf)) {
+            csv_time(o, r.start);
+            tally_buf_puts(&o->buf, ",");
+            csv_time(o, r.end);
+            tally_buf_puts(&o->buf, ",");
+        }
+        csv_word(o, r.word, r.len);
+        tally_buf_printf(&o->buf, ",%" PRId64, count);
+        if (epoch) tally_buf_printf(&o->buf, ",%" PRIu64, o->epoch);
+        tally_buf_puts(&o->buf, "\r\n");
     }
     if (o->buf.len >= FLUSH_BYTES) text_flush(o);
 }
 
 /* Parquet rows: the writer holds the whole part file until it writes it. */
 typedef struct {
+    const tally_config_t *conf;
     tally_pq_writer_t *w;
     uint64_t epoch;
     size_t rows;
     int err;
+    bool bad_key;
     tally_buf_t word;
 } pq_rows_t;
 
-static void row_parquet(const uint8_t *word, size_t len, int64_t count, void *opaque) {
+static void row_parquet(const uint8_t *key, size_t klen, int64_t count, void *opaque) {
     pq_rows_t *pr = opaque;
     if (pr->err) return;
+    row_t r;
+    if (!split_row(pr->conf, key, klen, &r)) {
+        pr->err = EINVAL;
+        pr->bad_key = true;
+        return;
+    }
+    /* Column numbers as part_columns lays them out. */
+    int col = 0;
+    if (windowed(pr->conf) &&
+        (tally_pq_add_int64(pr->w, col++, r.start) || tally_pq_add_int64(pr->w, col++, r.end))) {
+        pr->err = errno ? errno : EINVAL;
+        return;
+    }
     /* STRING columns hold UTF-8: the rule of the JSON output. */
     tally_buf_reset(&pr->word);
-    tally_buf_utf8(&pr->word, word, len);
+    tally_buf_utf8(&pr->word, r.word, r.len);
     if (!tally_buf_ok(&pr->word)) pr->err = ENOMEM;
-    else if (tally_pq_add_string(pr->w, 0, (const uint8_t *)(pr->word.data ? pr->word.data : ""), (uint32_t)pr->word.len) ||
-             tally_pq_add_int64(pr->w, 1, count) || tally_pq_add_int64(pr->w, 2, (int64_t)pr->epoch))
+    else if (tally_pq_add_string(pr->w, col, (const uint8_t *)(pr->word.data ? pr->word.data : ""), (uint32_t)pr->word.len) ||
+             tally_pq_add_int64(pr->w, col + 1, count) ||
+             (epoch_column(pr->conf) && tally_pq_add_int64(pr->w, col + 2, (int64_t)pr->epoch)))
         pr->err = errno ? errno : EINVAL;
     pr->rows++;
 }
 
 static int write_parquet(const tally_config_t *c, int fd, uint64_t epoch, tally_filesink_rows_fn rows,
                          void *rows_opaque, size_t *nrows, char *errstr, size_t n) {
-    static const tally_pq_column_t cols[] = {{"word", TALLY_PQ_STRING}, {"count", TALLY_PQ_INT64},
-                                             {"epoch", TALLY_PQ_INT64}};
+    tally_pq_column_t cols[5];
+    int ncols = part_columns(c, cols);
     tally_pq_codec_t codec = c->parquet_codec == TALLY_PARQUET_ZSTD   ? TALLY_PQ_ZSTD
                              : c->parquet_codec == TALLY_PARQUET_NONE ? TALLY_PQ_NONE
                                                                       : TALLY_PQ_SNAPPY;
-    pq_rows_t pr = {.epoch = epoch};
+    pq_rows_t pr = {.conf = c, .epoch = epoch};
     tally_buf_init(&pr.word);
-    if (!(pr.w = tally_pq_writer_new(cols, 3, codec, errstr, n))) return -1;
+    if (!(pr.w = tally_pq_writer_new(cols, ncols, codec, errstr, n))) return -1;
     rows(rows_opaque, row_parquet, &pr);
     *nrows = pr.rows;
     int r = 0;
     if (pr.err) {
-        snprintf(errstr, n, "%s", strerror(pr.err));
+        snprintf(errstr, n, "%s", pr.bad_key ? WINDOW_KEY_WHY : strerror(pr.err));
         r = -1;
     } else {
         r = tally_pq_write(pr.w, fd, errstr, n);
@@ -493,7 +617,7 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fail(errstr, n, TALLY_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    text_out_t o = {.fd = fd, .epoch = epoch, .fmt = c->output_format};
+    text_out_t o = {.conf = c, .fd = fd, .epoch = epoch};
     tally_buf_init(&o.buf);
     tally_buf_init(&o.word);
     if (c->output_format == TALLY_FORMAT_PARQUET) {
@@ -504,7 +628,12 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
             return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, why);
         }
     } else {
-        if (c->output_format == TALLY_FORMAT_CSV) tally_buf_puts(&o.buf, "word,count,epoch\r\n");
+        if (c->output_format == TALLY_FORMAT_CSV) { /* the header row */
+            tally_pq_column_t cols[5];
+            int ncols = part_columns(c, cols);
+            for (int i = 0; i < ncols; i++) tally_buf_printf(&o.buf, "%s%s", i ? "," : "", cols[i].name);
+            tally_buf_puts(&o.buf, "\r\n");
+        }
         rows(rows_opaque, row_text, &o);
         text_flush(&o);
         *nrows = o.rows;
@@ -514,9 +643,11 @@ static int write_part(tally_filesink_t *fs, int64_t batch, uint64_t epoch, tally
     if (!o.err && rename(tmp, path) != 0) o.err = errno;
     tally_buf_term(&o.buf);
     tally_buf_term(&o.word);
+    free(o.rec);
     if (o.err) {
         unlink(tmp);
-        return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path, strerror(o.err));
+        return fail(errstr, n, TALLY_EIO, "cannot write %s: %s", path,
+                    o.bad_key ? WINDOW_KEY_WHY : strerror(o.err));
     }
     return 0;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the Parquet writer (src/parquet.c), read back with the test reader (pq_read.c, its
  * own Thrift decoder): zero and one row, bytes 0x00/0xff and multi-byte UTF-8, the empty string,
- * INT64 extremes, 300k rows over several pages, every codec, tally's two schemas (word, count,
- * window_start, window_end; word, count, epoch), the page cut, a page header's exact bytes, and the
- * API's refusals. */
+ * INT64 extremes, 300k rows over several pages, every codec, a schema with TIMESTAMP_MILLIS columns
+ * (word, count, window_start, window_end; the file sink's own column order is tested in
+ * test_filesink.c) and the plain one (word, count, epoch), the page cut, a page header's exact bytes,
+ * and the API's refusals. */
 #include "harness.h"
 #include "unit.h"
 #include "pq_read.h"

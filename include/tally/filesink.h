@@ -20,7 +20,11 @@
 
 typedef struct tally_filesink_s tally_filesink_t;
 
-/* Rows of one epoch: calls row(word, len, count, row_opaque) for each. */
+/* Rows of one epoch: calls row(word, len, count, row_opaque) for each. With window.size.ms > 0
+ * `word` is a tally_window_key (window start, then the word) and the part file's rows carry the
+ * window [start, start + window.size.ms); a key that is not one fails the commit. The columns:
+ * [window_start, window_end,] word, count[, epoch], the epoch in update and complete mode only
+ * (docs/files.md). */
 typedef void (*tally_filesink_row_fn)(const uint8_t *word, size_t len, int64_t count, void *row_opaque);
 typedef void (*tally_filesink_rows_fn)(void *opaque, tally_filesink_row_fn row, void *row_opaque);
 
