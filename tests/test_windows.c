@@ -34,6 +34,12 @@ static unsigned long long next_rand(void) {
 }
 
 static int64_t size_ms, slide_ms;
+
+/* SIGKILL once the instance logged its start (each start is then counted, for the final SIGTERM). */
+static void kill_engine(th_engine_t *e) {
+    th_engine_wait_started(e, 60);
+    ASSERT_EQ(th_engine_signal_wait(e, SIGKILL, 30), 128 + SIGKILL);
+}
 static th_counts_t *truth; /* "<start> <word>" -> count, late records left out */
 
 static void truth_add(int64_t ts, const char *word) {
@@ -194,6 +200,11 @@ int main(int argc, char **argv) {
     int rounds = idle ? 1 : 6, per_round = 1500, kills_done = 0;
     int64_t base = idle ? (th_now() * 1000 - 3000) : T0, span = idle ? 1500 : 90000, max_ts = INT64_MIN;
     for (int r = 0; r < rounds; r++) {
+        if (kills && r == 2) { /* armed before the round, so its first commit is the round's */
+            kill_engine(&e);
+            setenv("TALLY_CRASH_AT", "after_commit:1", 1);
+            th_engine_start(&e);
+        }
         rd_kafka_t *p = th_producer();
         int64_t known_wm = max_ts == INT64_MIN ? INT64_MIN : max_ts - delay;
         for (int i = 0; i < per_round; i++) {
@@ -205,15 +216,22 @@ int main(int argc, char **argv) {
                 produce_line(p, in, known_wm - size_ms - (int64_t)(next_rand() % (uint64_t)size_ms), true);
         }
         th_flush_destroy(p);
-        if (kills && r % 2 == 0) { /* while the round is being counted, or just after */
+        if (kills && r == 2) {
+            /* Killed between the round's Kafka commit and its state write: the restart replays
+             * the epoch under the watermark stored with the one before, and stores the next. */
+            ASSERT_EQ(th_engine_wait(&e, 120), 128 + SIGKILL);
+            unsetenv("TALLY_CRASH_AT");
+            kills_done++;
+            th_engine_start(&e);
+        } else if (kills && r % 2 == 0) { /* while the round is being counted, or just after */
             usleep((useconds_t)(next_rand() % 1500) * 1000);
-            ASSERT_EQ(th_engine_signal_wait(&e, SIGKILL, 30), 128 + SIGKILL);
+            kill_engine(&e);
             kills_done++;
             th_engine_start(&e);
         }
         th_wait_committed(app, in, 120, &e);
         if (kills && r % 2 == 1) { /* between the Kafka commit and the next round */
-            ASSERT_EQ(th_engine_signal_wait(&e, SIGKILL, 30), 128 + SIGKILL);
+            kill_engine(&e);
             kills_done++;
             th_engine_start(&e);
         }
@@ -255,6 +273,7 @@ int main(int argc, char **argv) {
     ASSERT_EQ(o.bad, 0);
     ASSERT_EQ(o.regressions, 0);
     if (append) ASSERT_EQ(o.records, c.expected);
+    if (kills) ASSERT_EQ(th_system("grep -q 'replaying .* without output' %s", e.log), 0);
 
     /* The state keeps only the windows still open: closed ones were deleted with their emission. */
     if (append) {
