@@ -11,7 +11,8 @@
 //
 // Options (each also readable as a system property of the same name, e.g. -Dbootstrap=...):
 //   --bootstrap B (--input T | --input-path DIR) --output O --checkpoint D [--trigger-ms 1000]
-//   [--trigger processing-time|available-now] [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...
+//   [--trigger processing-time|available-now] [--max-files-per-trigger N] [--master local[2]]
+//   [--shuffle-partitions 4] [--conf key=value]...
 // Logs at WARN (log4j2.properties, stderr). With a ProcessingTime trigger it runs until killed; Spark's own
 // shutdown hook stops the query and the SparkContext on SIGTERM. With available-now it exits 0 once every
 // batch is written (1 if the query failed). The Kafka sink is at-least-once (Spark has no transactional Kafka
@@ -34,6 +35,7 @@ import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.streaming.DataStreamReader;
 import org.apache.spark.sql.streaming.StreamingQuery;
 import org.apache.spark.sql.streaming.StreamingQueryException;
 import org.apache.spark.sql.streaming.Trigger;
@@ -45,6 +47,7 @@ public final class SparkWordCount {
         "                      [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...",
         "  --input               input topic (Kafka source, from the earliest offsets)",
         "  --input-path          input directory of text files instead (file source, one record a line)",
+        "  --max-files-per-trigger  with --input-path: the file source's maxFilesPerTrigger (default: no bound)",
         "  --trigger-ms          micro-batch ProcessingTime trigger interval (default 1000)",
         "  --trigger             processing-time (default: run until killed) or available-now (Trigger.AvailableNow:",
         "                        what the source holds at start, in as many batches as its limits make, then exit)",
@@ -55,7 +58,7 @@ public final class SparkWordCount {
 
     private static final String[] NAMES = {
         "bootstrap", "input", "input-path", "output", "checkpoint", "trigger-ms", "trigger", "master",
-        "shuffle-partitions"};
+        "shuffle-partitions", "max-files-per-trigger"};
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> opt = new LinkedHashMap<>();
@@ -80,6 +83,8 @@ public final class SparkWordCount {
         for (String req : new String[] {"bootstrap", "output", "checkpoint"})
             if (!opt.containsKey(req)) die("missing --" + req);
         if (opt.containsKey("input") == opt.containsKey("input-path")) die("give one of --input and --input-path");
+        if (opt.containsKey("max-files-per-trigger") && !opt.containsKey("input-path"))
+            die("--max-files-per-trigger needs --input-path");
         long triggerMs = Long.parseLong(opt.getOrDefault("trigger-ms", "1000"));
         String triggerKind = opt.getOrDefault("trigger", "processing-time");
         if (!triggerKind.equals("processing-time") && !triggerKind.equals("available-now"))
@@ -105,8 +110,11 @@ public final class SparkWordCount {
         Dataset<Row> lines;
         if (opt.containsKey("input-path")) {
             // One row per line (\n, \r\n or \r ends a line), column "value"; every file of the directory whose
-            // name does not start with "." or "_"; all new files in one batch (no maxFilesPerTrigger).
-            lines = spark.readStream().text(opt.get("input-path")).selectExpr("value AS line");
+            // name does not start with "." or "_"; all new files in one batch unless --max-files-per-trigger.
+            DataStreamReader r = spark.readStream();
+            if (opt.containsKey("max-files-per-trigger"))
+                r = r.option("maxFilesPerTrigger", opt.get("max-files-per-trigger"));
+            lines = r.text(opt.get("input-path")).selectExpr("value AS line");
         } else {
             lines = spark.readStream()
                 .format("kafka")
