@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tally-gen, the benchmark input generator: produces lines of Zipf-distributed words (or a file's lines)
- * to a Kafka topic, as fast as the broker takes them or at a fixed rate, and keeps the true word counts
- * of what it produced so that a run can be checked (--truth). Single-threaded: every object here is
- * owned by the main thread; librdkafka's callbacks run inside rd_kafka_poll()/rd_kafka_flush() on it. */
+ * to a Kafka topic, as fast as the broker takes them or at a fixed rate, or writes the same lines into
+ * text files in a directory (--to-dir), and keeps the true word counts of what it produced so that a
+ * run can be checked (--truth). Single-threaded: every object here is owned by the main thread;
+ * librdkafka's callbacks run inside rd_kafka_poll()/rd_kafka_flush() on it. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
@@ -27,6 +30,7 @@
 #define GEN_EXIT_INTERRUPTED 130
 #define GEN_PROGRESS_S 2.0
 #define GEN_WORD_PAD 16 /* slack after every buffer words are copied into / out of (fixed 16-byte copies) */
+#define GEN_MAX_FILES 100000 /* --files: names are lines-NNNNN.txt */
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Options                                                                                           */
@@ -43,6 +47,9 @@ typedef struct gen_opts_s {
     double rate;               /* lines/s, 0 = as fast as possible */
     const char *from_file;
     const char *truth;
+    const char *to_dir;        /* write files here instead of producing to Kafka */
+    uint32_t files;            /* with to_dir: how many files */
+    bool set_files;
     bool stamp, dry_run, quiet;
     const char **kafka;        /* "key=value", argv strings, in command-line order */
     int kafka_cnt;
@@ -63,21 +70,34 @@ static void usage_error(const char *fmt, ...) {
 static void print_help(FILE *out) {
     fputs(
         "Usage: tally-gen --bootstrap HOST:PORT --topic TOPIC [options]\n"
+        "       tally-gen --to-dir DIR [--files N] [options]\n"
         "       tally-gen --dry-run [options]\n"
         "\n"
-        "Produces text lines to a Kafka topic, as fast as the broker takes them or at a fixed rate, and\n"
-        "knows the true word counts of what it produced. Words are Zipf-distributed over a generated\n"
-        "vocabulary, or the lines come from a file.\n"
+        "Produces text lines to a Kafka topic, as fast as the broker takes them or at a fixed rate, or\n"
+        "writes them into text files, and knows the true word counts of what it produced. Words are\n"
+        "Zipf-distributed over a generated vocabulary, or the lines come from a file.\n"
         "\n"
         "Kafka:\n"
-        "  --bootstrap HOST:PORT   brokers (bootstrap.servers); required unless --dry-run\n"
-        "  --topic TOPIC           topic to produce to; must exist; required unless --dry-run\n"
+        "  --bootstrap HOST:PORT   brokers (bootstrap.servers); required unless --to-dir or --dry-run\n"
+        "  --topic TOPIC           topic to produce to; must exist; required unless --to-dir or --dry-run\n"
         "  --kafka KEY=VALUE       librdkafka producer property, repeatable; applied after tally-gen's\n"
         "                          defaults, so it overrides them. Defaults: enable.idempotence=true,\n"
         "                          linger.ms=20, batch.size=1000000, compression.type=none,\n"
         "                          queue.buffering.max.messages=1000000,\n"
         "                          queue.buffering.max.kbytes=1048576, client.id=tally-gen\n"
         "  --dry-run               generate and count only, no Kafka: measures the generation rate\n"
+        "\n"
+        "Files (instead of Kafka; no broker needed):\n"
+        "  --to-dir DIR            write the lines into N text files in DIR (created if missing; its\n"
+        "                          parent must exist), one line per \"\\n\", file i holding the i-th\n"
+        "                          share of the line sequence (lines/N, the first lines%N files one\n"
+        "                          more). Each file is written under a name starting with \".\" and\n"
+        "                          renamed to lines-NNNNN.txt once closed, so a reader that skips\n"
+        "                          names starting with \".\" (tally, Spark) never sees half a file.\n"
+        "                          Fails before writing if any of those names exists. The lines and\n"
+        "                          --truth are the same as those produced to a topic with the same\n"
+        "                          options. Not with --bootstrap, --topic, --kafka, --stamp, --dry-run\n"
+        "  --files N               with --to-dir: how many files (default 1, at most 100000)\n"
         "\n"
         "What to produce:\n"
         "  --lines N               lines to produce (default 1000000); suffixes k, M, G = 10^3, 10^6, 10^9\n"
@@ -96,7 +116,10 @@ static void print_help(FILE *out) {
         "  --stamp                 add a header \"ts\" to every record: its produce time in microseconds\n"
         "                          since the Unix epoch, as a decimal string. The value stays plain\n"
         "                          words, so the stamp is not counted as a word\n"
-        "\n"
+        "\n",
+        out);
+    /* Two strings: C11 compilers need only take 4095 bytes in one. */
+    fputs(
         "Output:\n"
         "  --truth PATH            after every record is delivered, write the true counts of the words\n"
         "                          produced: one \"WORD<TAB>COUNT\\n\" per word with COUNT > 0, sorted by\n"
@@ -111,13 +134,17 @@ static void print_help(FILE *out) {
         "the topic's partitions (record n to partition n mod P).\n"
         "\n"
         "At the end one line on stdout:\n"
-        "  tally-gen lines=N words=W bytes=B seconds=S lines_per_s=X mb_per_s=Y distinct=D\n"
-        "bytes counts record values only; MB = 10^6 bytes; seconds runs from the first record to the\n"
-        "last delivery report; distinct is the number of different words produced.\n"
+        "  tally-gen lines=N words=W bytes=B seconds=S lines_per_s=X mb_per_s=Y distinct=D [files=F]\n"
+        "bytes counts record values only (with --to-dir: the lines without their \"\\n\"); MB = 10^6\n"
+        "bytes; seconds runs from the first record to the last delivery report (with --to-dir: to the\n"
+        "last rename); distinct is the number of different words produced; files (with --to-dir) is\n"
+        "the number of files renamed into DIR.\n"
         "\n"
         "Exit status: 0 ok; 1 failure (a delivery failed, Kafka or I/O error); 2 usage error;\n"
         "130 interrupted (SIGINT/SIGTERM: stops producing, waits for deliveries, still reports and\n"
-        "writes --truth for what was produced; a second signal abandons the wait).\n",
+        "writes --truth for what was produced; a second signal abandons the wait. With --to-dir the\n"
+        "file being written is closed and renamed in with the lines it has, the later files are not\n"
+        "written, and --truth holds what the files hold).\n",
         out);
 }
 
@@ -150,7 +177,8 @@ static double parse_double(const char *opt, const char *s, double lo, double hi)
 
 enum {
     OPT_BOOTSTRAP = 256, OPT_TOPIC, OPT_LINES, OPT_VOCAB, OPT_ZIPF, OPT_WPL, OPT_MINLEN, OPT_MAXLEN, OPT_SEED,
-    OPT_RATE, OPT_FROM_FILE, OPT_TRUTH, OPT_STAMP, OPT_KAFKA, OPT_DRY_RUN, OPT_QUIET, OPT_HELP,
+    OPT_RATE, OPT_FROM_FILE, OPT_TRUTH, OPT_STAMP, OPT_KAFKA, OPT_DRY_RUN, OPT_QUIET, OPT_HELP, OPT_TO_DIR,
+    OPT_FILES,
 };
 
 static void parse_args(gen_opts_t *o, int argc, char **argv) {
@@ -172,11 +200,13 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
+        {"to-dir", required_argument, NULL, OPT_TO_DIR},
+        {"files", required_argument, NULL, OPT_FILES},
         {NULL, 0, NULL, 0},
     };
     *o = (gen_opts_t){
         .lines = 1000000, .vocab = 100000, .zipf = 1.0, .wpl_min = 10, .wpl_max = 10,
-        .len_min = 3, .len_max = 10, .seed = 42,
+        .len_min = 3, .len_max = 10, .seed = 42, .files = 1,
     };
     o->kafka = calloc((size_t)argc, sizeof(*o->kafka));
     if (!o->kafka) usage_error("out of memory");
@@ -219,6 +249,14 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
             break;
         case OPT_DRY_RUN: o->dry_run = true; break;
         case OPT_QUIET: o->quiet = true; break;
+        case OPT_TO_DIR:
+            if (!*optarg) usage_error("--to-dir: empty path");
+            o->to_dir = optarg;
+            break;
+        case OPT_FILES:
+            o->files = (uint32_t)parse_u64("--files", optarg, 1, GEN_MAX_FILES, false);
+            o->set_files = true;
+            break;
         case 'h':
         case OPT_HELP: print_help(stdout); exit(0);
         case ':': usage_error("%s: missing value", argv[optind - 1]);
@@ -228,8 +266,16 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
     if (optind < argc) usage_error("unexpected argument \"%s\"", argv[optind]);
     if (o->len_min > o->len_max)
         usage_error("--min-word-len %" PRIu64 " is greater than --max-word-len %" PRIu64, o->len_min, o->len_max);
-    if (!o->dry_run && !o->bootstrap) usage_error("--bootstrap is required (or --dry-run)");
-    if (!o->dry_run && !o->topic) usage_error("--topic is required (or --dry-run)");
+    if (o->to_dir) {
+        if (o->dry_run) usage_error("--to-dir and --dry-run: choose one");
+        if (o->bootstrap || o->topic || o->kafka_cnt)
+            usage_error("--to-dir writes files: --bootstrap, --topic and --kafka do not apply");
+        if (o->stamp) usage_error("--stamp adds a Kafka header: it does not apply to --to-dir");
+    } else if (o->set_files) {
+        usage_error("--files needs --to-dir");
+    }
+    if (!o->dry_run && !o->to_dir && !o->bootstrap) usage_error("--bootstrap is required (or --to-dir, or --dry-run)");
+    if (!o->dry_run && !o->to_dir && !o->topic) usage_error("--topic is required (or --to-dir, or --dry-run)");
     if (o->from_file && (o->set_vocab || o->set_zipf || o->set_wpl || o->set_len))
         fprintf(stderr, "tally-gen: note: --vocab, --zipf, --words-per-line and word lengths are ignored with --from-file\n");
 }
@@ -782,6 +828,125 @@ static int produce(gen_kafka_t *k, const char *val, size_t len, int32_t partitio
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* --to-dir: the lines into N files, each written under a hidden name and renamed in when closed      */
+
+typedef struct gen_dir_s {
+    const char *dir;
+    uint32_t nfiles;   /* files to write */
+    uint32_t next;     /* index of the next file to open */
+    uint32_t renamed;  /* files renamed into dir */
+    uint64_t share, extra; /* file i holds share lines, one more if i < extra */
+    uint64_t left;     /* lines still to write into the open file */
+    FILE *fp;          /* the open file, NULL when none */
+    char tmp[4096], final[4096];
+    char buf[1 << 20]; /* stdio buffer of the open file */
+} gen_dir_t;
+
+static int dir_name(const gen_dir_t *d, char *out, size_t size, uint32_t i, bool hidden) {
+    return (size_t)snprintf(out, size, "%s/%slines-%05" PRIu32 ".txt%s", d->dir, hidden ? "." : "", i,
+                            hidden ? ".tmp" : "") >= size ? -1 : 0;
+}
+
+/* Creates DIR when missing and checks that none of the names to be written exists. */
+static int dir_open(gen_dir_t *d, const gen_opts_t *o, char *errstr, size_t errstr_size) {
+    d->dir = o->to_dir;
+    d->nfiles = o->files;
+    d->share = o->lines / o->files;
+    d->extra = o->lines % o->files;
+    if (mkdir(d->dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(errstr, errstr_size, "--to-dir: cannot create \"%s\": %s", d->dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (stat(d->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(errstr, errstr_size, "--to-dir: \"%s\" is not a directory", d->dir);
+        return -1;
+    }
+    for (uint32_t i = 0; i < d->nfiles; i++) {
+        if (dir_name(d, d->final, sizeof(d->final), i, false) || dir_name(d, d->tmp, sizeof(d->tmp), i, true)) {
+            snprintf(errstr, errstr_size, "--to-dir: path too long");
+            return -1;
+        }
+        if (lstat(d->final, &st) == 0) {
+            snprintf(errstr, errstr_size, "--to-dir: \"%s\" exists already (use an empty directory)", d->final);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Closes the open file and renames it in; on failure removes it. */
+static int dir_close(gen_dir_t *d, char *errstr, size_t errstr_size) {
+    if (!d->fp) return 0;
+    bool bad = ferror(d->fp) != 0;
+    int e = errno;
+    if (fclose(d->fp) != 0 && !bad) bad = true, e = errno;
+    d->fp = NULL;
+    if (!bad && rename(d->tmp, d->final) != 0) bad = true, e = errno;
+    if (bad) {
+        snprintf(errstr, errstr_size, "--to-dir: \"%s\": %s", d->tmp, strerror(e));
+        remove(d->tmp);
+        return -1;
+    }
+    d->renamed++;
+    return 0;
+}
+
+/* Closes the open file (if any) and opens the next one; 1 when every file has been opened. */
+static int dir_next(gen_dir_t *d, char *errstr, size_t errstr_size) {
+    if (dir_close(d, errstr, errstr_size)) return -1;
+    if (d->next == d->nfiles) return 1;
+    uint32_t i = d->next++;
+    dir_name(d, d->final, sizeof(d->final), i, false); /* lengths checked in dir_open */
+    dir_name(d, d->tmp, sizeof(d->tmp), i, true);
+    d->fp = fopen(d->tmp, "wb");
+    if (!d->fp) {
+        snprintf(errstr, errstr_size, "--to-dir: \"%s\": %s", d->tmp, strerror(errno));
+        return -1;
+    }
+    setvbuf(d->fp, d->buf, _IOFBF, sizeof(d->buf));
+    d->left = d->share + (i < d->extra);
+    return 0;
+}
+
+/* Writes one line into the file it belongs to, opening the next file(s) as the shares run out. */
+static int dir_write(gen_dir_t *d, const char *val, size_t len, char *errstr, size_t errstr_size) {
+    while (!d->fp || d->left == 0) {
+        int r = dir_next(d, errstr, errstr_size);
+        if (r < 0) return -1;
+        if (r > 0) {
+            snprintf(errstr, errstr_size, "--to-dir: internal error: more lines than the files' shares");
+            return -1;
+        }
+    }
+    if ((len && fwrite(val, 1, len, d->fp) != len) || putc('\n', d->fp) == EOF) {
+        snprintf(errstr, errstr_size, "--to-dir: \"%s\": %s", d->tmp, strerror(errno));
+        fclose(d->fp);
+        d->fp = NULL;
+        remove(d->tmp);
+        return -1;
+    }
+    d->left--;
+    return 0;
+}
+
+/* After the last line: the open file, then (unless interrupted) any files left, empty ones included. */
+static int dir_finish(gen_dir_t *d, bool interrupted, char *errstr, size_t errstr_size) {
+    if (interrupted) return dir_close(d, errstr, errstr_size);
+    for (;;) {
+        int r = dir_next(d, errstr, errstr_size);
+        if (r) return r < 0 ? -1 : 0;
+    }
+}
+
+static void dir_abandon(gen_dir_t *d) {
+    if (!d->fp) return;
+    fclose(d->fp);
+    d->fp = NULL;
+    remove(d->tmp);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Rate limiting: token bucket on the monotonic clock                                                */
 
 typedef struct gen_bucket_s {
@@ -904,7 +1069,8 @@ int main(int argc, char **argv) {
     gen_t g = {.o = &o};
     gen_kafka_t k = {0};
     gen_count_t *truth = NULL;
-    bool kafka = !o.dry_run;
+    gen_dir_t *dir = NULL;
+    bool kafka = !o.dry_run && !o.to_dir;
 
     /* Kafka first: a bad --kafka property or a missing topic fails before any work. */
     if (kafka) {
@@ -915,6 +1081,17 @@ int main(int argc, char **argv) {
             goto out;
         }
         tally_info("topic %s: %" PRId32 " partitions on %s", o.topic, k.partitions, o.bootstrap);
+    }
+    if (o.to_dir) {
+        if (!(dir = calloc(1, sizeof(*dir)))) {
+            fprintf(stderr, "tally-gen: out of memory\n");
+            goto out;
+        }
+        if (dir_open(dir, &o, err, sizeof(err))) {
+            fprintf(stderr, "tally-gen: %s\n", err);
+            goto out;
+        }
+        tally_info("%s: %" PRIu32 " files of about %" PRIu64 " lines", o.to_dir, o.files, o.lines / o.files);
     }
 
     double tb = tally_mono_s();
@@ -974,6 +1151,12 @@ int main(int argc, char **argv) {
                 break;
             }
             if (++partition == k.partitions) partition = 0;
+        } else if (dir) {
+            if (dir_write(dir, val, len, err, sizeof(err))) {
+                tally_err("%s", err);
+                failed = true;
+                break;
+            }
         } else {
             if (o.stamp) {
                 char ts[24];
@@ -1015,9 +1198,15 @@ int main(int argc, char **argv) {
             failed = true;
         }
     }
+    if (dir && !failed && dir_finish(dir, stop_flag != 0, err, sizeof(err))) {
+        tally_err("%s", err);
+        failed = true;
+    }
     double secs = tally_mono_s() - t0;
     if (failed) {
-        if (o.truth) fprintf(stderr, "tally-gen: not writing --truth: some records were not delivered\n");
+        if (o.truth)
+            fprintf(stderr, "tally-gen: not writing --truth: %s\n",
+                    dir ? "a file could not be written" : "some records were not delivered");
         goto out;
     }
 
@@ -1073,13 +1262,17 @@ int main(int argc, char **argv) {
     }
 
     printf("tally-gen lines=%" PRIu64 " words=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f lines_per_s=%.0f "
-           "mb_per_s=%.2f distinct=%" PRIu64 "\n",
+           "mb_per_s=%.2f distinct=%" PRIu64,
            g.lines, g.words, g.bytes, secs, secs > 0 ? (double)g.lines / secs : 0.0,
            secs > 0 ? (double)g.bytes / secs / 1e6 : 0.0, distinct);
+    if (dir) printf(" files=%" PRIu32, dir->renamed);
+    putchar('\n');
     fflush(stdout);
     rc = stop_flag ? GEN_EXIT_INTERRUPTED : 0;
     if (stop_flag) tally_warn("interrupted after %" PRIu64 " of %" PRIu64 " lines", g.lines, o.lines);
 out:
+    if (dir) dir_abandon(dir);
+    free(dir);
     kafka_close(&k);
     free(truth);
     free(g.alias);

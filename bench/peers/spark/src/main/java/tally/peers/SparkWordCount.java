@@ -1,15 +1,23 @@
 // SPDX-License-Identifier: MIT
-// Spark Structured Streaming peer for tally's benchmark: the seed job, Kafka -> word count -> Kafka.
+// Spark Structured Streaming peer for tally's benchmark: the seed job, Kafka -> word count -> Kafka, or with
+// --input-path the same count from a directory of text files -> Kafka.
 //
-//   readStream kafka(input, earliest) -> CAST(value AS STRING) AS line -> explode(split(line, " ")) AS word
-//     -> (drop "") -> groupBy(word).count() -> to_json(struct(word, count)) AS value, word AS key
+//   readStream kafka(input, earliest) -> CAST(value AS STRING) AS line       (or: readStream text(input-path),
+//                                                                              column value AS line)
+//     -> explode(split(line, " ")) AS word -> (drop "") -> groupBy(word).count()
+//     -> to_json(struct(word, count)) AS value, word AS key
 //     -> writeStream kafka(output), checkpointLocation, outputMode update, ProcessingTime trigger
+//        (or Trigger.AvailableNow with --trigger available-now: every file there at start, then stop)
 //
 // Options (each also readable as a system property of the same name, e.g. -Dbootstrap=...):
-//   --bootstrap B --input T --output O --checkpoint D [--trigger-ms 1000] [--master local[2]]
+//   --bootstrap B (--input T | --input-path DIR) --output O --checkpoint D [--trigger-ms 1000]
+//   [--trigger processing-time|available-now] [--max-files-per-trigger N] [--master local[2]]
 //   [--shuffle-partitions 4] [--conf key=value]...
-// Logs at WARN (log4j2.properties, stderr). Runs until killed; Spark's own shutdown hook stops the query
-// and the SparkContext on SIGTERM. The Kafka sink is at-least-once (Spark has no transactional Kafka sink).
+// Logs at WARN (log4j2.properties, stderr). With a ProcessingTime trigger it runs until killed; Spark's own
+// shutdown hook stops the query and the SparkContext on SIGTERM. With available-now it exits 0 once every
+// batch is written (1 if the query failed). The Kafka sink is at-least-once (Spark has no transactional Kafka
+// sink). The file source skips names starting with "." or "_" (files being written) and records the files
+// each batch read in the checkpoint, so a restart with the same checkpoint reads only new files.
 package tally.peers;
 
 import static org.apache.spark.sql.functions.col;
@@ -27,21 +35,30 @@ import java.util.Map;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.streaming.DataStreamReader;
 import org.apache.spark.sql.streaming.StreamingQuery;
+import org.apache.spark.sql.streaming.StreamingQueryException;
 import org.apache.spark.sql.streaming.Trigger;
 
 public final class SparkWordCount {
     private static final String USAGE = String.join("\n",
-        "usage: SparkWordCount --bootstrap B --input T --output O --checkpoint D",
-        "                      [--trigger-ms 1000] [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...",
+        "usage: SparkWordCount --bootstrap B (--input T | --input-path DIR) --output O --checkpoint D",
+        "                      [--trigger-ms 1000] [--trigger processing-time|available-now]",
+        "                      [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...",
+        "  --input               input topic (Kafka source, from the earliest offsets)",
+        "  --input-path          input directory of text files instead (file source, one record a line)",
+        "  --max-files-per-trigger  with --input-path: the file source's maxFilesPerTrigger (default: no bound)",
         "  --trigger-ms          micro-batch ProcessingTime trigger interval (default 1000)",
+        "  --trigger             processing-time (default: run until killed) or available-now (Trigger.AvailableNow:",
+        "                        what the source holds at start, in as many batches as its limits make, then exit)",
         "  --master              Spark master (default local[2])",
         "  --shuffle-partitions  spark.sql.shuffle.partitions (default 4)",
         "  --conf key=value      any further Spark conf (repeatable); kafka.* keys go to the Kafka source and sink",
         "Every option can also be given as a system property of the same name (-Dbootstrap=...).");
 
     private static final String[] NAMES = {
-        "bootstrap", "input", "output", "checkpoint", "trigger-ms", "master", "shuffle-partitions"};
+        "bootstrap", "input", "input-path", "output", "checkpoint", "trigger-ms", "trigger", "master",
+        "shuffle-partitions", "max-files-per-trigger"};
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> opt = new LinkedHashMap<>();
@@ -63,9 +80,16 @@ public final class SparkWordCount {
             if (!Arrays.asList(NAMES).contains(name)) die("unknown option --" + name);
             opt.put(name, value);
         }
-        for (String req : new String[] {"bootstrap", "input", "output", "checkpoint"})
+        for (String req : new String[] {"bootstrap", "output", "checkpoint"})
             if (!opt.containsKey(req)) die("missing --" + req);
+        if (opt.containsKey("input") == opt.containsKey("input-path")) die("give one of --input and --input-path");
+        if (opt.containsKey("max-files-per-trigger") && !opt.containsKey("input-path"))
+            die("--max-files-per-trigger needs --input-path");
         long triggerMs = Long.parseLong(opt.getOrDefault("trigger-ms", "1000"));
+        String triggerKind = opt.getOrDefault("trigger", "processing-time");
+        if (!triggerKind.equals("processing-time") && !triggerKind.equals("available-now"))
+            die("--trigger must be processing-time or available-now, not " + triggerKind);
+        boolean availableNow = triggerKind.equals("available-now");
 
         SparkSession.Builder b = SparkSession.builder()
             .appName("tally-peer-spark-wordcount")
@@ -83,14 +107,24 @@ public final class SparkWordCount {
         SparkSession spark = b.getOrCreate();
         spark.sparkContext().setLogLevel("WARN");
 
-        Dataset<Row> lines = spark.readStream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", opt.get("bootstrap"))
-            .option("subscribe", opt.get("input"))
-            .option("startingOffsets", "earliest")
-            .options(kafkaOpts)
-            .load()
-            .selectExpr("CAST(value AS STRING) AS line");
+        Dataset<Row> lines;
+        if (opt.containsKey("input-path")) {
+            // One row per line (\n, \r\n or \r ends a line), column "value"; every file of the directory whose
+            // name does not start with "." or "_"; all new files in one batch unless --max-files-per-trigger.
+            DataStreamReader r = spark.readStream();
+            if (opt.containsKey("max-files-per-trigger"))
+                r = r.option("maxFilesPerTrigger", opt.get("max-files-per-trigger"));
+            lines = r.text(opt.get("input-path")).selectExpr("value AS line");
+        } else {
+            lines = spark.readStream()
+                .format("kafka")
+                .option("kafka.bootstrap.servers", opt.get("bootstrap"))
+                .option("subscribe", opt.get("input"))
+                .option("startingOffsets", "earliest")
+                .options(kafkaOpts)
+                .load()
+                .selectExpr("CAST(value AS STRING) AS line");
+        }
 
         // As in the seed: split on a single space (split() takes a regex; " " is one literal space).
         // Deviation from the seed: drop the empty strings that empty lines, leading/trailing spaces and runs of
@@ -110,9 +144,18 @@ public final class SparkWordCount {
             .options(kafkaOpts)
             .option("checkpointLocation", opt.get("checkpoint"))
             .outputMode("update")
-            .trigger(Trigger.ProcessingTime(triggerMs))
+            .trigger(availableNow ? Trigger.AvailableNow() : Trigger.ProcessingTime(triggerMs))
             .start();
-        query.awaitTermination();
+        try {
+            query.awaitTermination();
+        } catch (StreamingQueryException e) {
+            System.err.println("SparkWordCount: the query failed: " + e.getMessage());
+            spark.stop();
+            System.exit(1);
+        }
+        // Only with available-now: the query stopped by itself once everything was written.
+        spark.stop();
+        System.exit(0);
     }
 
     private static void die(String msg) {
