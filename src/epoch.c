@@ -481,9 +481,13 @@ static void finish(tally_epoch_t *ep) {
     set_state(ep, TALLY_EPOCH_STORING);
     t0 = tally_mono_s();
     if (store(ep)) return;
+    uint64_t late = atomic_load(&p->late_total);
+    tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = ep->conf->output_mode == TALLY_OUTPUT_APPEND ? ep->closed_n : keys,
+                             .process_s = t_process, .commit_s = t_commit, .state_s = tally_mono_s() - t0,
+                             .each_change = each_output, .each_opaque = ep, .windowed = ep->time.on,
+                             .late = late - ep->late_committed, .watermark = ep->time.wm};
+    ep->late_committed = late;
     tally_evtime_committed(&ep->time);
-    tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = keys, .process_s = t_process, .commit_s = t_commit,
-                             .state_s = tally_mono_s() - t0, .each_change = each_output, .each_opaque = ep};
     for (int i = 0; i < p->nparts; i++) {
         rec.lines += atomic_exchange(&p->parts[i].lines, 0);
         rec.words += atomic_exchange(&p->parts[i].words, 0);

@@ -65,7 +65,7 @@ typedef struct tally_epoch_s {
     uint8_t *closed;
     size_t closed_len, closed_cap, closed_n;
     bool closed_oom;
-    uint64_t late_logged;
+    uint64_t late_logged, late_committed;
     int status;                   /* TALLY_EXIT_* once FAILED */
 } tally_epoch_t;
 

@@ -12,6 +12,10 @@
  *   append_kill    the same with SIGKILLs during and between rounds
  *   update_hopping hopping windows: per (window, word) strictly increasing counts ending at the truth
  *   idle_close     append with window.close.idle.ms: the windows close with no input after them
+ *   complete       tumbling windows without a watermark: nothing is late, every window stays, each
+ *                  epoch emits them all (counts never fall)
+ * append also checks /metrics (late pairs counted, the watermark) and /top (the last closed
+ * window's words).
  * Every value is checked byte for byte against Spark's to_json(struct(window, word, count)). */
 #include <signal.h>
 #include <time.h>
@@ -34,6 +38,7 @@ static unsigned long long next_rand(void) {
 }
 
 static int64_t size_ms, slide_ms;
+static bool complete; /* no watermark: late records count, and counts repeat */
 
 /* SIGKILL once the instance logged its start (each start is then counted, for the final SIGTERM). */
 static void kill_engine(th_engine_t *e) {
@@ -61,7 +66,7 @@ static void produce_line(rd_kafka_t *p, const char *topic, int64_t ts, bool late
         char word[16];
         snprintf(word, sizeof(word), "w%llu", next_rand() % VOCAB);
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", w ? " " : "", word);
-        if (!late) truth_add(ts, word);
+        if (!late || complete) truth_add(ts, word);
     }
     th_produce_at(p, topic, (int32_t)(next_rand() % 3), line, n, ts);
 }
@@ -111,7 +116,7 @@ static void on_output(const rd_kafka_message_t *m, void *opaque) {
         o->bad++;
     }
     long long prev = th_counts_get(o->last, key, m->key_len);
-    if (th_counts_get(o->seen, key, m->key_len) && count <= prev) o->regressions++;
+    if (th_counts_get(o->seen, key, m->key_len) && (complete ? count < prev : count <= prev)) o->regressions++;
     th_counts_add(o->seen, key, m->key_len, 1);
     th_counts_add(o->last, key, m->key_len, count - prev);
 }
@@ -178,6 +183,9 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "append";
     bool append = strncmp(mode, "append", 6) == 0 || !strcmp(mode, "idle_close");
     bool kills = !strcmp(mode, "append_kill"), idle = !strcmp(mode, "idle_close");
+    complete = !strcmp(mode, "complete");
+    bool http = !strcmp(mode, "append");
+    int port = http ? th_free_port() : 0;
     size_ms = idle ? 2000 : 60000;
     slide_ms = !strcmp(mode, "update_hopping") ? 20000 : size_ms;
     int64_t delay = idle ? 500 : DELAY, jitter = idle ? 300 : JITTER;
@@ -187,11 +195,12 @@ int main(int argc, char **argv) {
     th_create_topic(in, 3);
     th_create_topic(out, 3);
 
-    char extra[512];
-    snprintf(extra, sizeof(extra),
-             "workers=2\nwindow.size.ms=%lld\nwindow.slide.ms=%lld\nwatermark.delay.ms=%lld\noutput.mode=%s\n%s",
-             (long long)size_ms, (long long)slide_ms, (long long)delay, append ? "append" : "update",
-             idle ? "window.close.idle.ms=1000\n" : "");
+    char extra[512], wm_line[64] = "", http_line[64] = "";
+    if (!complete) snprintf(wm_line, sizeof(wm_line), "watermark.delay.ms=%lld\n", (long long)delay);
+    if (http) snprintf(http_line, sizeof(http_line), "http.listen=127.0.0.1:%d\n", port);
+    snprintf(extra, sizeof(extra), "workers=2\nwindow.size.ms=%lld\nwindow.slide.ms=%lld\n%soutput.mode=%s\n%s%s",
+             (long long)size_ms, (long long)slide_ms, wm_line, append ? "append" : complete ? "complete" : "update",
+             idle ? "window.close.idle.ms=1000\n" : "", http_line);
     th_engine_t e;
     th_engine_init(&e, app, in, out, extra);
     th_engine_start(&e);
@@ -253,6 +262,28 @@ int main(int argc, char **argv) {
         usleep(500000);
     }
     th_engine_require_alive(&e, "while its output was read");
+    if (http) {
+        int status = 0;
+        char *m = th_http("GET", port, "/metrics", &status, NULL);
+        ASSERT_EQ(status, 200);
+        const char *late = strstr(m, "\ntally_late_rows_dropped_total ");
+        ASSERT(late && strtoll(late + 32, NULL, 10) > 0);
+        const char *wm = strstr(m, "\ntally_watermark_seconds ");
+        ASSERT(wm && (int64_t)(strtod(wm + 25, NULL) * 1000 + 0.5) == max_ts - delay);
+        free(m);
+        /* The last closed window's top words: every item in it, the largest count first. */
+        char *top = th_http("GET", port, "/top?n=5", &status, NULL);
+        ASSERT_EQ(status, 200);
+        char last_start[40], want[64];
+        iso(last_start, sizeof(last_start), (max_ts - delay) / size_ms * size_ms - size_ms);
+        snprintf(want, sizeof(want), "{\"window\":{\"start\":\"%s\"", last_start);
+        int items = 0;
+        for (const char *q = top; (q = strstr(q, "{\"window\"")); q++, items++)
+            if (strncmp(q, want, strlen(want)) != 0) TH_FAIL("/top item not of window %s: %.80s", last_start, q);
+        fprintf(stderr, "/top: %d items of window %s\n", items, last_start);
+        ASSERT_EQ(items, 5);
+        free(top);
+    }
     int st = th_engine_signal_wait(&e, SIGTERM, 60);
     if (st) th_engine_dump_log(&e, 40);
     ASSERT_EQ(st, 0);

@@ -28,6 +28,9 @@ typedef struct {
     double input_rate;           /* lines / s since the previous commit; < 0 unknown */
     double processed_rate;       /* lines / s of the epoch's own duration; < 0 unknown */
     uint64_t keys_updated;       /* output records of the epoch */
+    bool windowed;               /* then numRowsDroppedByWatermark and eventTime.watermark */
+    uint64_t late;
+    int64_t watermark;           /* ms since 1970, INT64_MIN none */
     uint64_t keys_in_memory;     /* words in the workers' tables (a cache of the state) */
     double process_ms, commit_ms, state_ms;
     uint64_t commits, aborts;    /* transactions (or at_least_once commits) so far */

@@ -28,6 +28,7 @@
 #include "tally/snapshot.h"
 #include "tally/tail.h"
 #include "tally/topk.h"
+#include "tally/window.h"
 
 #define HISTORY 100          /* progress records kept for /progress */
 #define MESSAGES 50          /* output records kept for /messages and the page */
@@ -61,7 +62,9 @@ struct tally_obs_s {
     rd_kafka_t *progress_rk; /* progress.topic: a plain (non-transactional) producer */
     tally_tail_t *tail;      /* the output topic's newest records (http.listen with sink=kafka) */
 
-    uint64_t lines_total, words_total, dropped_total, output_total;
+    uint64_t lines_total, words_total, dropped_total, output_total, late_total;
+    int64_t watermark;
+    int64_t top_window;     /* windows: the window start the top words belong to */
     tally_obs_epoch_t last;
     tally_prom_hist_t phase_hist[3]; /* process, commit, state: every committed epoch */
     double start_mono, last_commit_mono, last_commit_wall, commit_ok, stall_limit;
@@ -217,6 +220,8 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
         {"tally_input_words_total", "Words counted in committed epochs.", obs->words_total},
         {"tally_words_dropped_total", "Words not counted because they are longer than max.word.bytes.", obs->dropped_total},
         {"tally_output_records_total", "Output records (changed keys) in committed epochs.", obs->output_total},
+        {"tally_late_rows_dropped_total", "(word, window) pairs not counted because the watermark had closed the "
+         "window (Spark's numRowsDroppedByWatermark).", obs->late_total},
         {"tally_epochs_committed_total", "Epochs committed (Kafka transactions with exactly_once).", v->commits},
         {"tally_transactions_aborted_total", "Epochs rolled back (transactions aborted, or failed at_least_once commits).",
          v->aborts},
@@ -224,6 +229,11 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         tally_prom_family(b, counters[i].name, "counter", counters[i].help);
         tally_prom_uint(b, counters[i].name, NULL, counters[i].v);
+    }
+    if (c->window_size_ms > 0 && obs->watermark != INT64_MIN) {
+        tally_prom_family(b, "tally_watermark_seconds", "gauge",
+                          "The watermark of the last committed epoch (event time, Unix seconds).");
+        tally_prom_float(b, "tally_watermark_seconds", NULL, (double)obs->watermark / 1e3);
     }
     tally_prom_family(b, "tally_epoch", "gauge", "The last committed epoch.");
     tally_prom_uint(b, "tally_epoch", NULL, v->committed_epoch);
@@ -395,6 +405,18 @@ static void progress_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static void seed_one(const uint8_t *word, size_t len, int64_t count, void *opaque) {
     tally_obs_t *obs = opaque;
+    if (obs->conf->window_size_ms > 0) {
+        /* With windows, the top words are the latest window's: update mode's newest open window,
+         * append mode's last closed one. A newer window starts the map over. */
+        int64_t start;
+        const uint8_t *w;
+        size_t wl;
+        if (tally_window_key_decode(word, len, &start, &w, &wl) || start < obs->top_window) return;
+        if (start > obs->top_window) {
+            tally_topk_clear(obs->top);
+            obs->top_window = start;
+        }
+    }
     if (tally_topk_offer(obs->top, word, len, count)) obs->top_seeded = false;
 }
 
@@ -402,19 +424,21 @@ typedef struct {
     tally_buf_t *b;
     size_t *ends;   /* [n]: offset after each item */
     size_t k;
+    int64_t window_size; /* > 0: the keys are (window, word) pairs */
 } top_ctx_t;
 
 static void top_item(const uint8_t *word, size_t len, int64_t count, void *opaque) {
     top_ctx_t *c = opaque;
     char small[512];
-    size_t need = TALLY_JSON_MAX(len);
+    size_t need = c->window_size > 0 ? TALLY_JSON_WINDOW_MAX(len) : TALLY_JSON_MAX(len);
     char *j = need <= sizeof(small) ? small : malloc(need);
     if (!j) {
         c->b->oom = true;
         return;
     }
     if (c->k) tally_buf_puts(c->b, ",");
-    tally_buf_append(c->b, j, tally_json_word_count(j, word, len, count));
+    tally_buf_append(c->b, j, c->window_size > 0 ? tally_json_window_entry(j, word, len, c->window_size, count)
+                                                 : tally_json_word_count(j, word, len, count));
     if (j != small) free(j);
     c->ends[c->k++] = c->b->len;
 }
@@ -424,6 +448,7 @@ static void top_update(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
         /* Once, at the first commit (after recovery): the words counted before this run. Later
          * epochs bring every changed count, which keeps the map exact (tally/topk.h). */
         tally_topk_clear(obs->top);
+        obs->top_window = INT64_MIN;
         double t0 = tally_snap_now();
         obs->top_seeded = true;
         if (tally_state_foreach_count(atomic_load(&obs->state), seed_one, obs) != 0) {
@@ -437,7 +462,7 @@ static void top_update(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     }
     /* The JSON array and where each item ends, so that /top?n=k is a prefix of it. */
     size_t n = tally_topk_size(obs->top);
-    top_ctx_t c = {.b = &obs->buf, .ends = calloc(n ? n : 1, sizeof(size_t))};
+    top_ctx_t c = {.b = &obs->buf, .ends = calloc(n ? n : 1, sizeof(size_t)), .window_size = obs->conf->window_size_ms};
     if (!c.ends) return;
     tally_buf_reset(c.b);
     tally_buf_puts(c.b, "[");
@@ -460,6 +485,8 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     obs->words_total += ep->words;
     obs->dropped_total += ep->dropped;
     obs->output_total += ep->keys;
+    obs->late_total += ep->late;
+    if (ep->windowed) obs->watermark = ep->watermark;
     obs->last = *ep;
     tally_prom_hist_observe(&obs->phase_hist[0], ep->process_s);
     tally_prom_hist_observe(&obs->phase_hist[1], ep->commit_s);
@@ -486,6 +513,9 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
         .input_rate = since > 0 ? (double)ep->lines / since : -1,
         .processed_rate = total_s > 0 ? (double)ep->lines / total_s : -1,
         .keys_updated = ep->keys,
+        .windowed = ep->windowed,
+        .late = ep->late,
+        .watermark = ep->watermark,
         .keys_in_memory = v.keys_in_memory,
         .process_ms = ep->process_s * 1e3,
         .commit_ms = ep->commit_s * 1e3,
@@ -610,6 +640,8 @@ int tally_obs_new(tally_obs_t **out, const tally_config_t *conf, uv_loop_t *loop
     if (!obs) return TALLY_ENOMEM;
     obs->conf = conf;
     obs->loop = loop;
+    obs->watermark = INT64_MIN;
+    obs->top_window = INT64_MIN;
     atomic_init(&obs->state, state);
     obs->view = view;
     obs->view_opaque = view_opaque;

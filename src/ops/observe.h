@@ -52,6 +52,9 @@ typedef struct {
     uint64_t epoch;
     uint64_t lines, words, dropped;  /* read since the previous commit */
     uint64_t keys;                   /* output records (changed keys) */
+    bool windowed;                   /* window.size.ms > 0: then late and watermark mean something */
+    uint64_t late;                   /* (word, window) pairs dropped by the watermark */
+    int64_t watermark;               /* the watermark the epoch applied (ms; INT64_MIN none) */
     double process_s, commit_s, state_s;
     /* Calls fn for each (word, count) the epoch committed. */
     void (*each_change)(void *opaque, tally_obs_word_fn fn, void *fn_opaque);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Progress records and their bounded history. */
 #include "tally/progress.h"
+#include "tally/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@ void tally_progress_json(const tally_progress_t *p, bool sources, tally_buf_t *b
     put_rate(b, p->processed_rate);
     tally_buf_printf(b, ",\"keysUpdated\":%llu,\"keysInMemory\":%llu", (unsigned long long)p->keys_updated,
                      (unsigned long long)p->keys_in_memory);
+    if (p->windowed) {
+        /* Spark's names: numRowsDroppedByWatermark (its stateful operator's), eventTime.watermark. */
+        tally_buf_printf(b, ",\"numRowsDroppedByWatermark\":%llu,\"eventTime\":{", (unsigned long long)p->late);
+        if (p->watermark != INT64_MIN) {
+            char ts[TALLY_JSON_TIME_MAX];
+            size_t n = tally_json_timestamp(ts, p->watermark);
+            tally_buf_printf(b, "\"watermark\":\"%.*s\"", (int)n, ts);
+        }
+        tally_buf_puts(b, "}");
+    }
     tally_buf_puts(b, ",\"durationMs\":{\"process\":");
     tally_buf_json_num(b, p->process_ms);
     tally_buf_puts(b, ",\"commit\":");
