@@ -5,6 +5,10 @@
     check_files.py DIR FORMAT TRUTH [PARQUET_TO_JSONL]
     check_files.py --last TRUTH < ROWS      (ROWS: one JSON line per word, its last count, as
                                              bench/peers/read-output spark --mode last prints them)
+    check_files.py --windows DIR FORMAT TRUTH [PARQUET_TO_JSONL]
+                                            (append with windows: every (window, word) once, its
+                                             window 'end - start' long, and each word's counts over
+                                             its windows adding up to TRUTH: tumbling windows)
 
 Reads the committed part files as Spark does, through DIR/_spark_metadata (the last "<id>.compact"
 and the batches after it); fails when a part file in DIR is not committed, when a word appears twice
@@ -70,6 +74,50 @@ def rows_of(path, fmt, to_jsonl):
         yield o["word"], int(o["count"]), int(o["epoch"])
 
 
+def windowed_rows_of(path, fmt, to_jsonl):
+    """(window start, window end, word, count) of each row; CSV and JSON times as text, Parquet's as ms."""
+    if fmt == "csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            r = csv.reader(f)
+            header = next(r)
+            if header != ["window_start", "window_end", "word", "count"]:
+                sys.exit(f"check_files: {path}: header {header}")
+            for row in r:
+                yield row[0], row[1], row[2], int(row[3])
+        return
+    if fmt == "parquet":
+        text = subprocess.run(to_jsonl + [path], check=True, capture_output=True, text=True).stdout
+        for line in text.splitlines():
+            o = json.loads(line)
+            yield o["window_start"], o["window_end"], o["word"], int(o["count"])
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f.read().splitlines():
+            o = json.loads(line)
+            if list(o) != ["window", "word", "count"] or list(o["window"]) != ["start", "end"]:
+                sys.exit(f"check_files: {path}: fields {list(o)}")
+            yield o["window"]["start"], o["window"]["end"], o["word"], int(o["count"])
+
+
+def check_windows(d, fmt, truth_path, to_jsonl):
+    truth = load_truth(truth_path)
+    files, last = committed_files(d)
+    seen, sums, nrows = set(), {}, 0
+    for p in files:
+        for start, end, w, c in windowed_rows_of(p, fmt, to_jsonl):
+            nrows += 1
+            if (start, w) in seen:
+                sys.exit(f"check_files: ({start}, {w!r}) emitted twice")
+            seen.add((start, w))
+            sums[w] = sums.get(w, 0) + c
+    wrong = [w for w in truth if sums.get(w) != truth[w]] + [w for w in sums if w not in truth]
+    for w in wrong[:5]:
+        print(f"check_files: {w!r}: {sums.get(w)} over its windows, truth {truth.get(w)}", file=sys.stderr)
+    print(f"check_files: {len(files)} committed files in {last + 1} batches, {nrows} (window, word) rows, "
+          f"{len(sums)} words, {len(wrong)} wrong", file=sys.stderr)
+    sys.exit(1 if wrong or not sums else 0)
+
+
 def load_truth(path):
     truth = {}
     with open(path) as f:
@@ -100,6 +148,8 @@ def check_last(truth_path):
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--last":
         check_last(sys.argv[2])
+    if len(sys.argv) >= 5 and sys.argv[1] == "--windows":
+        check_windows(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5].split() if len(sys.argv) > 5 else None)
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     d, fmt, truth_path = sys.argv[1:4]
