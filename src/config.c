@@ -155,7 +155,9 @@ static const prop_t props[] = {
     ENUM("output.format", "jsonl", format_values, NULL, output_format,
          "Format of the part files with sink=files: jsonl ({\"word\",\"count\",\"epoch\"} per line), "
          "csv (RFC 4180 with a header row word,count,epoch) or parquet (columns word STRING, count "
-         "INT64, epoch INT64)."),
+         "INT64, epoch INT64). With windows, window_start and window_end come first (jsonl: Spark's "
+         "{\"window\":{\"start\",\"end\"},...}; Parquet: TIMESTAMP(MILLIS, UTC)); append mode has no "
+         "epoch column."),
     ENUM("output.parquet.compression", "snappy", codec_values, NULL, parquet_codec,
          "Compression of Parquet pages: snappy (Spark's default), zstd or none."),
     STR("state.dir", 0, "", NULL, "a directory path", "./state/<application.id>", state_dir,
@@ -174,8 +176,9 @@ static const prop_t props[] = {
     MS("window.size.ms", "0", NULL, window_size_ms,
        "Length of the event-time windows words are counted in; 0 counts over all time, without windows. "
        "Windows are [start, start + size) with start a multiple of window.slide.ms since the epoch, as "
-       "Spark's window(); each output record names its window. Not run yet by this build's engine, "
-       "which refuses window.size.ms > 0 and output.mode=append at start (exit 2)."),
+       "Spark's window(); each output record names its window: the value is Spark's "
+       "to_json(struct(window, word, count)), the Kafka key \"<window start ms> <word>\", partitioned "
+       "by the word. See docs/windows.md."),
     MS("window.slide.ms", "0", NULL, window_slide_ms,
        "How far apart windows start; 0 means window.size.ms (tumbling windows). Smaller gives hopping "
        "windows: a record counts in every window that holds it. Need not divide window.size.ms (then, "
@@ -183,7 +186,9 @@ static const prop_t props[] = {
        "record."),
     ENUM("event.time", "record", event_time_values, NULL, event_time,
          "The time that places a record in windows: record is its Kafka timestamp (CreateTime or "
-         "LogAppendTime, as the topic says); processing is when tally read it."),
+         "LogAppendTime, as the topic says; a record without one takes processing time); processing "
+         "is when the epoch that reads it began (as Spark's current_timestamp(), one time per "
+         "epoch, so a replay places records where the first run did). input.path needs processing."),
     MS("watermark.delay.ms", NULL, "no watermark", watermark_delay_ms,
        "How late a record may arrive: the watermark is the event time seen minus this delay, and a "
        "window whose end is at or before the watermark is closed: its records arriving later are "

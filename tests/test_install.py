@@ -54,7 +54,7 @@ def main():
     docdir = os.path.join(prefix, opts['datadir'], 'doc', 'tally')
     examples = [os.path.join(docdir, 'examples', n)
                 for n in ('wordcount.properties', 'console.properties', 'example-full.properties',
-                          'parquet.properties', 'files.properties')]
+                          'parquet.properties', 'files.properties', 'windows.properties')]
     for p in [tally, os.path.join(mandir, 'man1', 'tally.1'), os.path.join(docdir, 'README.md')] + examples:
         check(p in paths, 'meson installs %s' % p)
     unit = next((p for p in paths if p.endswith('/tally@.service')), None)
