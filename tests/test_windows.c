@@ -11,6 +11,7 @@
  *                  with its count; no other; then the state holds only the open windows' keys
  *   append_kill    the same with SIGKILLs during and between rounds
  *   update_hopping hopping windows: per (window, word) strictly increasing counts ending at the truth
+ *   update_hopping_kill  the same with SIGKILLs
  *   idle_close     append with window.close.idle.ms: the windows close with no input after them
  *   complete       tumbling windows without a watermark: nothing is late, every window stays, each
  *                  epoch emits them all (counts never fall)
@@ -182,12 +183,13 @@ static void count_open(const void *key, size_t len, long long n, void *opaque) {
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "append";
     bool append = strncmp(mode, "append", 6) == 0 || !strcmp(mode, "idle_close");
-    bool kills = !strcmp(mode, "append_kill"), idle = !strcmp(mode, "idle_close");
+    size_t ml = strlen(mode);
+    bool kills = ml > 5 && !strcmp(mode + ml - 5, "_kill"), idle = !strcmp(mode, "idle_close");
     complete = !strcmp(mode, "complete");
     bool http = !strcmp(mode, "append");
     int port = http ? th_free_port() : 0;
     size_ms = idle ? 2000 : 60000;
-    slide_ms = !strcmp(mode, "update_hopping") ? 20000 : size_ms;
+    slide_ms = !strncmp(mode, "update_hopping", 14) ? 20000 : size_ms;
     int64_t delay = idle ? 500 : DELAY, jitter = idle ? 300 : JITTER;
     th_bootstrap();
     truth = th_counts_new();
