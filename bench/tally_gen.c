@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <librdkafka/rdkafka.h>
@@ -44,7 +45,8 @@ typedef struct gen_evt_opts_s {
     int64_t size, slide, delay;   /* windows; size 0 = none; delay -1 = no watermark */
     const char *window_truth, *window_late, *late_records;
     uint64_t pause_every;         /* lines per round, 0 = one round */
-    int64_t pause_ms;
+    int64_t pause_ms;             /* -1 = not given */
+    const char *pause_cmd;
 } gen_evt_opts_t;
 
 typedef struct gen_opts_s {
@@ -96,7 +98,11 @@ static void evt_print_help(FILE *out) {
         "  --pause-every N         produce in rounds of N lines: after each round wait until every record\n"
         "                          is delivered, then pause --pause-ms (not after the last round; with\n"
         "                          --dry-run the rounds count for the truth but nothing sleeps)\n"
-        "  --pause-ms MS           the pause between rounds (default 5000)\n"
+        "  --pause-ms MS           the pause between rounds (default 5000, or 0 with --pause-cmd)\n"
+        "  --pause-cmd CMD         between rounds, once every record is delivered, run CMD with /bin/sh\n"
+        "                          and wait for it (before --pause-ms), TALLY_GEN_ROUND (0-based) and\n"
+        "                          TALLY_GEN_LINES (produced so far) in its environment: a test waits\n"
+        "                          there until the engine has read the round. Not 0: tally-gen fails\n"
         "Which lines are late, and the jitter, come from --seed in a stream of their own: the words of\n"
         "a run do not change with these options. The topic must keep CreateTime (message.timestamp.type,\n"
         "the default) and accept the times: Kafka 4 refuses by default a time more than 1 h ahead of the\n"
@@ -121,22 +127,28 @@ static void evt_print_help(FILE *out) {
         "                          order; LINE is 0-based, PARTITION -1 with --dry-run\n",
         out);
     fputs(
-        "What is dropped (Spark, and tally's watermark.policy=max): the watermark is the greatest event\n"
-        "time of every record read by the earlier batches, minus the delay, never lower than before, 0 at\n"
-        "first (a record with no word counts too: withWatermark sees it before explode); an occurrence\n"
-        "of a word in window [S, E) is dropped when E <= the watermark of the batch that reads it.\n"
-        "Where batches split is the engine's business; tally-gen knows its rounds (one round without\n"
+        "What is dropped. The watermark of a batch is the greatest event time of every record read by\n"
+        "the batches before it (a record with no word too: withWatermark sees it before explode), minus\n"
+        "the delay, never lower than before, 0 at first. An occurrence of a word in window [S, E) is\n"
+        "dropped when E <= the late-data watermark of the batch that reads it. In Spark 3.5 that is the\n"
+        "watermark of the batch before (PropagateWatermarkSimulator.getInputWatermarkForLateEvents), while\n"
+        "windows close and are emitted by the batch's own; Spark runs a batch without data after one\n"
+        "that moved the watermark, so the two agree when each round is followed by such a batch. Where\n"
+        "batches split is the engine's business; tally-gen knows its rounds (one round without\n"
         "--pause-every). For a line of round r, with M(<r) the greatest event time of the rounds before\n"
         "it and M(<=r) that of the rounds up to and including it:\n"
-        "  LO = max(0, M(<r) - delay)     the watermark when each earlier round was read by earlier batches\n"
+        "  LO = max(0, M(<r) - delay)     the late-data watermark of round r when the engine, before it\n"
+        "                                 reads round r, has run a batch (Spark: one without data) after\n"
+        "                                 the batch that read round r-1 to its end\n"
         "  HI = max(LO, M(<=r) - delay)   the highest it can be while round r is read\n"
         "an occurrence in a window with E <= LO is DROPPED, one with E > HI is counted, one in between is\n"
         "UNSURE. An engine's final count of (window, word) is thus in [COUNT - DROPPED - UNSURE,\n"
         "COUNT - DROPPED] (a (window, word) left at 0 is not output), and it is exact when no occurrence\n"
         "is UNSURE (exact=yes below). For that: --watermark-delay >= --out-of-order + the clock's advance\n"
-        "over one round (N * STEP), --late-by >= delay + SIZE + --out-of-order + that advance, and\n"
-        "--pause-ms longer than the engine's trigger interval plus its longest batch, so that a batch\n"
-        "starts in every pause (LO assumes it). Without rounds, late lines are UNSURE or counted.\n"
+        "over one round (N * STEP), --late-by >= delay + SIZE + --out-of-order + that advance, and pauses\n"
+        "long enough for LO (a --pause-cmd that waits for the engine, or a --pause-ms longer than two\n"
+        "trigger intervals plus the engine's longest batch: Spark's first, which compiles the query,\n"
+        "took 11 s on a busy 2-core machine). Without rounds, late lines are UNSURE or counted.\n"
         "An engine in append mode emits at the end only the windows with E <= watermark_final.\n"
         "Whether a late line is really dropped is the truth's business, not the line's: a late line whose\n"
         "windows are not all DROPPED is counted where they are not (see --late-records).\n"
@@ -252,7 +264,7 @@ enum {
 enum {
     OPT_EVT_START = 512, OPT_EVT_STEP, OPT_EVT_JITTER, OPT_EVT_LATE_SHARE, OPT_EVT_LATE_BY, OPT_EVT_PAUSE_EVERY,
     OPT_EVT_PAUSE_MS, OPT_EVT_WSIZE, OPT_EVT_WSLIDE, OPT_EVT_DELAY, OPT_EVT_WTRUTH, OPT_EVT_WLATE,
-    OPT_EVT_LATE_RECORDS,
+    OPT_EVT_LATE_RECORDS, OPT_EVT_PAUSE_CMD,
 };
 
 #define EVT_MAX_MS 1000000000000000LL   /* 10^15 ms, year 33658: Spark's microseconds stay far from overflow */
@@ -275,6 +287,7 @@ static void evt_parse_opt(gen_evt_opts_t *e, int c, const char *arg) {
     case OPT_EVT_WTRUTH: e->window_truth = arg; break;
     case OPT_EVT_WLATE: e->window_late = arg; break;
     case OPT_EVT_LATE_RECORDS: e->late_records = arg; break;
+    case OPT_EVT_PAUSE_CMD: e->pause_cmd = arg; break;
     }
 }
 
@@ -286,8 +299,8 @@ static void evt_check_opts(gen_opts_t *o) {
         usage_error("--window-truth, --window-late and --late-records need --window-size");
     if (e->late_share > 0 && !e->late_by) usage_error("--late-share needs --late-by");
     if (e->late_by && e->late_share == 0) usage_error("--late-by needs --late-share");
-    if (e->pause_ms && !e->pause_every) usage_error("--pause-ms needs --pause-every");
-    if (e->pause_every && !e->pause_ms) e->pause_ms = 5000;
+    if ((e->pause_ms >= 0 || e->pause_cmd) && !e->pause_every) usage_error("--pause-ms and --pause-cmd need --pause-every");
+    if (e->pause_ms < 0) e->pause_ms = e->pause_cmd ? 0 : 5000;
     if (e->size && !e->slide) e->slide = e->size;
     if (e->slide > e->size)
         usage_error("--window-slide %" PRId64 " is greater than --window-size %" PRId64 " (Spark refuses it too)",
@@ -336,6 +349,7 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         {"window-truth", required_argument, NULL, OPT_EVT_WTRUTH},
         {"window-late", required_argument, NULL, OPT_EVT_WLATE},
         {"late-records", required_argument, NULL, OPT_EVT_LATE_RECORDS},
+        {"pause-cmd", required_argument, NULL, OPT_EVT_PAUSE_CMD},
         {"kafka", required_argument, NULL, OPT_KAFKA},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -345,7 +359,7 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
     *o = (gen_opts_t){
         .lines = 1000000, .vocab = 100000, .zipf = 1.0, .wpl_min = 10, .wpl_max = 10,
         .len_min = 3, .len_max = 10, .seed = 42,
-        .evt = {.step = 1.0, .delay = -1},
+        .evt = {.step = 1.0, .delay = -1, .pause_ms = -1},
     };
     o->kafka = calloc((size_t)argc, sizeof(*o->kafka));
     if (!o->kafka) usage_error("out of memory");
@@ -384,7 +398,9 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         case OPT_STAMP: o->stamp = true; break;
         case OPT_EVT_START: case OPT_EVT_STEP: case OPT_EVT_JITTER: case OPT_EVT_LATE_SHARE: case OPT_EVT_LATE_BY:
         case OPT_EVT_PAUSE_EVERY: case OPT_EVT_PAUSE_MS: case OPT_EVT_WSIZE: case OPT_EVT_WSLIDE: case OPT_EVT_DELAY:
-        case OPT_EVT_WTRUTH: case OPT_EVT_WLATE: case OPT_EVT_LATE_RECORDS: evt_parse_opt(&o->evt, c, optarg); break;
+        case OPT_EVT_WTRUTH: case OPT_EVT_WLATE: case OPT_EVT_LATE_RECORDS: case OPT_EVT_PAUSE_CMD:
+            evt_parse_opt(&o->evt, c, optarg);
+            break;
         case OPT_KAFKA:
             if (!strchr(optarg, '=') || optarg[0] == '=') usage_error("--kafka: \"%s\" is not KEY=VALUE", optarg);
             o->kafka[o->kafka_cnt++] = optarg;
@@ -1364,16 +1380,34 @@ static int evt_finish(gen_evt_t *v, char *errstr, size_t errstr_size) {
     return 0;
 }
 
-/* Between rounds: every record delivered (so the round is whole in the log before the pause starts),
- * then the pause, serving delivery reports. Without k (--dry-run) nothing sleeps. */
-static void evt_pause(gen_kafka_t *k, int64_t ms, volatile sig_atomic_t *stop) {
-    if (!k) return;
+/* Between rounds (`round` just ended, `lines` produced so far): every record delivered (so the round
+ * is whole in the log before the pause starts), then --pause-cmd, then --pause-ms, serving delivery
+ * reports. Without k (--dry-run) nothing runs or sleeps. 0, or -1 when the command failed. */
+static int evt_pause(gen_kafka_t *k, const gen_evt_opts_t *o, uint64_t round, uint64_t lines,
+                     volatile sig_atomic_t *stop) {
+    if (!k) return 0;
     while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal && !*stop) rd_kafka_flush(k->rk, 100);
-    double end = tally_mono_s() + (double)ms / 1000.0;
+    if (o->pause_cmd && !*stop && !k->fatal) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRIu64, round);
+        setenv("TALLY_GEN_ROUND", v, 1);
+        snprintf(v, sizeof(v), "%" PRIu64, lines);
+        setenv("TALLY_GEN_LINES", v, 1);
+        fflush(NULL); /* the child shares our stdout */
+        int st = system(o->pause_cmd);
+        if (st != 0) {
+            if (st == -1) tally_err("--pause-cmd: %s", strerror(errno));
+            else if (WIFEXITED(st)) tally_err("--pause-cmd exited with status %d after round %" PRIu64, WEXITSTATUS(st), round);
+            else tally_err("--pause-cmd ended by a signal after round %" PRIu64, round);
+            return -1;
+        }
+    }
+    double end = tally_mono_s() + (double)o->pause_ms / 1000.0;
     for (double t = tally_mono_s(); t < end && !*stop && !k->fatal; t = tally_mono_s()) {
         double left = end - t;
         rd_kafka_poll(k->rk, left > 0.1 ? 100 : (int)(left * 1000.0) + 1);
     }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -1579,9 +1613,12 @@ int main(int argc, char **argv) {
                 break;
             }
             if (n + 1 < o.lines && !stop_flag) {
-                if (!o.quiet) tally_info("round of %" PRIu64 " lines done; pausing %" PRId64 " ms", o.evt.pause_every,
-                                         o.evt.pause_ms);
-                evt_pause(kafka ? &k : NULL, o.evt.pause_ms, &stop_flag);
+                if (!o.quiet) tally_info("round %" PRIu64 " done (%" PRIu64 " lines); pausing", n / o.evt.pause_every,
+                                         n + 1);
+                if (evt_pause(kafka ? &k : NULL, &o.evt, n / o.evt.pause_every, n + 1, &stop_flag)) {
+                    failed = true;
+                    break;
+                }
                 if (o.rate > 0) bucket_init(&bucket, o.rate);
             }
         }
