@@ -5,18 +5,33 @@
 //     -> (drop "") -> groupBy(word).count() -> to_json(struct(word, count)) AS value, word AS key
 //     -> writeStream kafka(output), checkpointLocation, outputMode update, ProcessingTime trigger
 //
+// With --window-size-ms, the windowed variant (issue 13: event-time windows):
+//
+//   readStream kafka(input, earliest) -> CAST(value AS STRING) AS line, timestamp (the Kafka record timestamp)
+//     -> withWatermark("timestamp", "<delay> milliseconds") (when --watermark-delay-ms is given)
+//     -> explode(split(line, " ")) AS word -> (drop "")
+//     -> groupBy(window(timestamp, "<size> milliseconds", "<slide> milliseconds"), word).count()
+//     -> to_json(struct(window, word, count)) AS value, "<window start ms> <word>" AS key
+//     -> writeStream kafka(output), checkpointLocation, outputMode append (default) | update | complete,
+//        ProcessingTime trigger; spark.sql.session.timeZone=UTC, so the JSON times end in "Z"
+//
 // Options (each also readable as a system property of the same name, e.g. -Dbootstrap=...):
 //   --bootstrap B --input T --output O --checkpoint D [--trigger-ms 1000] [--master local[2]]
-//   [--shuffle-partitions 4] [--conf key=value]...
+//   [--shuffle-partitions 4] [--window-size-ms MS [--window-slide-ms MS] [--watermark-delay-ms MS]]
+//   [--output-mode update|append|complete] [--conf key=value]...
 // Logs at WARN (log4j2.properties, stderr). Runs until killed; Spark's own shutdown hook stops the query
 // and the SparkContext on SIGTERM. The Kafka sink is at-least-once (Spark has no transactional Kafka sink).
 package tally.peers;
 
 import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.concat;
 import static org.apache.spark.sql.functions.explode;
+import static org.apache.spark.sql.functions.expr;
+import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.split;
 import static org.apache.spark.sql.functions.struct;
 import static org.apache.spark.sql.functions.to_json;
+import static org.apache.spark.sql.functions.window;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -33,15 +48,23 @@ import org.apache.spark.sql.streaming.Trigger;
 public final class SparkWordCount {
     private static final String USAGE = String.join("\n",
         "usage: SparkWordCount --bootstrap B --input T --output O --checkpoint D",
-        "                      [--trigger-ms 1000] [--master local[2]] [--shuffle-partitions 4] [--conf key=value]...",
+        "                      [--trigger-ms 1000] [--master local[2]] [--shuffle-partitions 4]",
+        "                      [--window-size-ms MS [--window-slide-ms MS] [--watermark-delay-ms MS]]",
+        "                      [--output-mode update|append|complete] [--conf key=value]...",
         "  --trigger-ms          micro-batch ProcessingTime trigger interval (default 1000)",
         "  --master              Spark master (default local[2])",
         "  --shuffle-partitions  spark.sql.shuffle.partitions (default 4)",
+        "  --window-size-ms      count per event-time window of this length (the Kafka timestamp is the event time):",
+        "                        value {\"window\":{\"start\":..,\"end\":..},\"word\":..,\"count\":..}, key \"<start ms> <word>\"",
+        "  --window-slide-ms     distance between window starts (default: the size, tumbling windows)",
+        "  --watermark-delay-ms  withWatermark(\"timestamp\", delay); needed by append",
+        "  --output-mode         update (default without windows), append (default with windows), complete",
         "  --conf key=value      any further Spark conf (repeatable); kafka.* keys go to the Kafka source and sink",
         "Every option can also be given as a system property of the same name (-Dbootstrap=...).");
 
     private static final String[] NAMES = {
-        "bootstrap", "input", "output", "checkpoint", "trigger-ms", "master", "shuffle-partitions"};
+        "bootstrap", "input", "output", "checkpoint", "trigger-ms", "master", "shuffle-partitions",
+        "window-size-ms", "window-slide-ms", "watermark-delay-ms", "output-mode"};
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> opt = new LinkedHashMap<>();
@@ -66,12 +89,27 @@ public final class SparkWordCount {
         for (String req : new String[] {"bootstrap", "input", "output", "checkpoint"})
             if (!opt.containsKey(req)) die("missing --" + req);
         long triggerMs = Long.parseLong(opt.getOrDefault("trigger-ms", "1000"));
+        long sizeMs = Long.parseLong(opt.getOrDefault("window-size-ms", "0"));
+        long slideMs = Long.parseLong(opt.getOrDefault("window-slide-ms", Long.toString(sizeMs)));
+        Long delayMs = opt.containsKey("watermark-delay-ms") ? Long.valueOf(opt.get("watermark-delay-ms")) : null;
+        boolean windowed = sizeMs > 0;
+        String outputMode = opt.getOrDefault("output-mode", windowed ? "append" : "update");
+        if (!Arrays.asList("update", "append", "complete").contains(outputMode))
+            die("--output-mode is update, append or complete, not " + outputMode);
+        if (sizeMs < 0) die("--window-size-ms must not be negative");
+        if (!windowed && (opt.containsKey("window-slide-ms") || delayMs != null))
+            die("--window-slide-ms and --watermark-delay-ms need --window-size-ms");
+        if (windowed && (slideMs <= 0 || slideMs > sizeMs))
+            die("--window-slide-ms must be in 1..--window-size-ms");
+        if (delayMs != null && delayMs < 0) die("--watermark-delay-ms must not be negative");
 
         SparkSession.Builder b = SparkSession.builder()
             .appName("tally-peer-spark-wordcount")
             .master(opt.getOrDefault("master", "local[2]"))
             .config("spark.sql.shuffle.partitions", opt.getOrDefault("shuffle-partitions", "4"))
-            .config("spark.ui.enabled", "false");
+            .config("spark.ui.enabled", "false")
+            // Timestamps in the windowed JSON are printed in the session time zone: UTC gives "...Z" as tally.
+            .config("spark.sql.session.timeZone", "UTC");
         Map<String, String> kafkaOpts = new LinkedHashMap<>();
         for (String c : confs) {
             int eq = c.indexOf('=');
@@ -83,14 +121,31 @@ public final class SparkWordCount {
         SparkSession spark = b.getOrCreate();
         spark.sparkContext().setLogLevel("WARN");
 
-        Dataset<Row> lines = spark.readStream()
+        Dataset<Row> source = spark.readStream()
             .format("kafka")
             .option("kafka.bootstrap.servers", opt.get("bootstrap"))
             .option("subscribe", opt.get("input"))
             .option("startingOffsets", "earliest")
             .options(kafkaOpts)
-            .load()
-            .selectExpr("CAST(value AS STRING) AS line");
+            .load();
+        Dataset<Row> output = windowed ? windowedCounts(source, sizeMs, slideMs, delayMs) : seedCounts(source);
+
+        StreamingQuery query = output
+            .writeStream()
+            .format("kafka")
+            .option("kafka.bootstrap.servers", opt.get("bootstrap"))
+            .option("topic", opt.get("output"))
+            .options(kafkaOpts)
+            .option("checkpointLocation", opt.get("checkpoint"))
+            .outputMode(outputMode)
+            .trigger(Trigger.ProcessingTime(triggerMs))
+            .start();
+        query.awaitTermination();
+    }
+
+    /** The seed job: (key, value) = (word, {"word":..,"count":..}). */
+    private static Dataset<Row> seedCounts(Dataset<Row> source) {
+        Dataset<Row> lines = source.selectExpr("CAST(value AS STRING) AS line");
 
         // As in the seed: split on a single space (split() takes a regex; " " is one literal space).
         // Deviation from the seed: drop the empty strings that empty lines, leading/trailing spaces and runs of
@@ -101,18 +156,27 @@ public final class SparkWordCount {
 
         Dataset<Row> counts = words.groupBy("word").count();
 
-        StreamingQuery query = counts
-            .select(to_json(struct(col("word"), col("count"))).alias("value"), col("word").alias("key"))
-            .writeStream()
-            .format("kafka")
-            .option("kafka.bootstrap.servers", opt.get("bootstrap"))
-            .option("topic", opt.get("output"))
-            .options(kafkaOpts)
-            .option("checkpointLocation", opt.get("checkpoint"))
-            .outputMode("update")
-            .trigger(Trigger.ProcessingTime(triggerMs))
-            .start();
-        query.awaitTermination();
+        return counts.select(to_json(struct(col("word"), col("count"))).alias("value"), col("word").alias("key"));
+    }
+
+    /** The windowed variant: (key, value) = ("<window start ms> <word>", {"window":{..},"word":..,"count":..}). */
+    private static Dataset<Row> windowedCounts(Dataset<Row> source, long sizeMs, long slideMs, Long delayMs) {
+        // timestamp: the Kafka record's timestamp (CreateTime as tally-gen stamps it), a TimestampType.
+        Dataset<Row> lines = source.selectExpr("CAST(value AS STRING) AS line", "timestamp");
+        // The watermark sees every record, also one with no word (it comes before the explode).
+        if (delayMs != null) lines = lines.withWatermark("timestamp", delayMs + " milliseconds");
+        // Split and drop "" as the seed job does.
+        Dataset<Row> words = lines
+            .select(explode(split(col("line"), " ")).alias("word"), col("timestamp"))
+            .filter(col("word").notEqual(""));
+
+        Dataset<Row> counts = words
+            .groupBy(window(col("timestamp"), sizeMs + " milliseconds", slideMs + " milliseconds"), col("word"))
+            .count();
+
+        return counts.select(
+            to_json(struct(col("window"), col("word"), col("count"))).alias("value"),
+            concat(expr("CAST(unix_millis(window.start) AS STRING)"), lit(" "), col("word")).alias("key"));
     }
 
     private static void die(String msg) {
