@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,24 @@
 
 /* ------------------------------------------------------------------------------------------------ */
 /* Options                                                                                           */
+
+/* Event time, rounds and windows: the --event-time-*, --out-of-order, --late-*, --window-*,
+ * --watermark-delay and --pause-* options (parsed by evt_parse_opt, checked by evt_check_opts). */
+typedef struct gen_evt_opts_s {
+    bool on;                      /* stamp each record's Kafka timestamp (CreateTime) */
+    bool set_start;
+    int64_t start;                /* event time of line 0, ms since the epoch */
+    double step;                  /* event time advance per line, ms (may be fractional) */
+    int64_t jitter;               /* --out-of-order: up to this much earlier than the line's clock */
+    double late_share;            /* --late-share */
+    int64_t late_by;              /* --late-by */
+    int64_t size, slide, delay;   /* windows; size 0 = none; delay -1 = no watermark */
+    const char *window_truth, *window_late, *late_records;
+    uint64_t pause_every;         /* lines per round, 0 = one round */
+    int64_t pause_ms;             /* -1 = not given */
+    const char *pause_cmd;
+    const char *first;            /* the first of these options given ("window-size"), NULL = none */
+} gen_evt_opts_t;
 
 typedef struct gen_opts_s {
     const char *bootstrap;
@@ -54,6 +73,7 @@ typedef struct gen_opts_s {
     const char **kafka;        /* "key=value", argv strings, in command-line order */
     int kafka_cnt;
     bool set_vocab, set_zipf, set_wpl, set_len; /* to warn when --from-file makes them moot */
+    gen_evt_opts_t evt;
 } gen_opts_t;
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -65,6 +85,84 @@ static void usage_error(const char *fmt, ...) {
     va_end(ap);
     fputs("\n(see tally-gen --help)\n", stderr);
     exit(GEN_EXIT_USAGE);
+}
+
+/* The --help section of the event-time, round and window options. */
+static void evt_print_help(FILE *out) {
+    fputs(
+        "Event time (each record's Kafka timestamp, CreateTime; not set unless one of these is given;\n"
+        "not with --to-dir):\n"
+        "  --event-time-start MS   event time of line 0, ms since the Unix epoch (default: the wall clock\n"
+        "                          at start; give it for a repeatable run). Every event time must be >= 1\n"
+        "  --event-time-step MS    the generator's event-time clock: line n (0-based) is at\n"
+        "                          START + floor(n * STEP) (default 1; fractions allowed, 0.1 = 10 lines\n"
+        "                          per ms; 0 = every line at START). Not the wall clock: a run stamps the\n"
+        "                          same times whatever its pace, pauses or broker\n"
+        "  --out-of-order MS       each on-time line is stamped its clock minus a uniform integer in\n"
+        "                          [0, MS] (default 0: in order)\n"
+        "  --late-share F          this share (0..1) of the lines is stamped --late-by behind its clock\n"
+        "                          instead (no jitter): the late lines. With --pause-every, none in the\n"
+        "                          first round (no watermark is up yet for them to be late against)\n"
+        "  --late-by MS            how far behind the clock a late line is stamped\n"
+        "  --pause-every N         produce in rounds of N lines: after each round wait until every record\n"
+        "                          is delivered, then pause --pause-ms (not after the last round; with\n"
+        "                          --dry-run the rounds count for the truth but nothing sleeps)\n"
+        "  --pause-ms MS           the pause between rounds (default 5000, or 0 with --pause-cmd)\n"
+        "  --pause-cmd CMD         between rounds, once every record is delivered, run CMD with /bin/sh\n"
+        "                          and wait for it (before --pause-ms), TALLY_GEN_ROUND (0-based) and\n"
+        "                          TALLY_GEN_LINES (produced so far) in its environment: a test waits\n"
+        "                          there until the engine has read the round. Not 0: tally-gen fails\n"
+        "Which lines are late, and the jitter, come from --seed in a stream of their own: the words of\n"
+        "a run do not change with these options. The topic must keep CreateTime (message.timestamp.type,\n"
+        "the default) and accept the times: Kafka 4 refuses by default a time more than 1 h ahead of the\n"
+        "broker's clock (\"Invalid timestamp\"; log.message.timestamp.after.max.ms), any past time is taken.\n"
+        "\n",
+        out);
+    fputs(
+        "Windows (true counts per event-time window, as Spark's window() and watermark count them):\n"
+        "  --window-size MS        window length: windows are [S, S + SIZE) with S a multiple of SLIDE\n"
+        "  --window-slide MS       distance between window starts (default SIZE: tumbling); a line counts\n"
+        "                          in every window that holds its event time; SIZE/SLIDE <= 1000\n"
+        "  --watermark-delay MS    the engine's watermark delay (default: no watermark, nothing dropped)\n"
+        "  --window-truth PATH     \"START<TAB>END<TAB>WORD<TAB>COUNT\\n\" per (window, word), START and END\n"
+        "                          in ms: the counts of ALL lines, late or not, as if nothing were\n"
+        "                          dropped; sorted by START, then word bytewise\n"
+        "  --window-late PATH      \"START<TAB>END<TAB>WORD<TAB>DROPPED<TAB>UNSURE\\n\" per (window, word)\n"
+        "                          that has either: how many of its COUNT the watermark surely drops and\n"
+        "                          how many it may drop (below); same order\n"
+        "  --late-records PATH     \"LINE<TAB>PARTITION<TAB>ROUND<TAB>EVENT_MS<TAB>KIND<TAB>WINDOWS<TAB>\n"
+        "                          DROPPED<TAB>UNSURE\\n\" for each line generated late (KIND late) and each\n"
+        "                          on-time line with a window DROPPED or UNSURE (KIND ontime), in line\n"
+        "                          order; LINE is 0-based, PARTITION -1 with --dry-run\n",
+        out);
+    fputs(
+        "What is dropped. The watermark of a batch is the greatest event time of every record read by\n"
+        "the batches before it (a record with no word too: withWatermark sees it before explode), minus\n"
+        "the delay, never lower than before, 0 at first. An occurrence of a word in window [S, E) is\n"
+        "dropped when E <= the late-data watermark of the batch that reads it. In Spark 3.5 that is the\n"
+        "watermark of the batch before (PropagateWatermarkSimulator.getInputWatermarkForLateEvents), while\n"
+        "windows close and are emitted by the batch's own; Spark runs a batch without data after one\n"
+        "that moved the watermark, so the two agree when each round is followed by such a batch. Where\n"
+        "batches split is the engine's business; tally-gen knows its rounds (one round without\n"
+        "--pause-every). For a line of round r, with M(<r) the greatest event time of the rounds before\n"
+        "it and M(<=r) that of the rounds up to and including it:\n"
+        "  LO = max(0, M(<r) - delay)     the late-data watermark of round r when the engine, before it\n"
+        "                                 reads round r, has run a batch (Spark: one without data) after\n"
+        "                                 the batch that read round r-1 to its end\n"
+        "  HI = max(LO, M(<=r) - delay)   the highest it can be while round r is read\n"
+        "an occurrence in a window with E <= LO is DROPPED, one with E > HI is counted, one in between is\n"
+        "UNSURE. An engine's final count of (window, word) is thus in [COUNT - DROPPED - UNSURE,\n"
+        "COUNT - DROPPED] (a (window, word) left at 0 is not output), and it is exact when no occurrence\n"
+        "is UNSURE (exact=yes below). For that: --watermark-delay >= --out-of-order + the clock's advance\n"
+        "over one round (N * STEP), --late-by >= delay + SIZE + --out-of-order + that advance, and pauses\n"
+        "long enough for LO (a --pause-cmd that waits for the engine, or a --pause-ms longer than two\n"
+        "trigger intervals plus the engine's longest batch: Spark's first, which compiles the query,\n"
+        "took 11 s on a busy 2-core machine). Without rounds, late lines are UNSURE or counted.\n"
+        "An engine in append mode emits at the end only the windows with E <= watermark_final.\n"
+        "Whether a late line is really dropped is the truth's business, not the line's: a late line whose\n"
+        "windows are not all DROPPED is counted where they are not (see --late-records).\n"
+        "\n",
+        out);
 }
 
 static void print_help(FILE *out) {
@@ -96,7 +194,9 @@ static void print_help(FILE *out) {
         "                          names starting with \".\" (tally, Spark) never sees half a file.\n"
         "                          Fails before writing if any of those names exists. The lines and\n"
         "                          --truth are the same as those produced to a topic with the same\n"
-        "                          options. Not with --bootstrap, --topic, --kafka, --stamp, --dry-run\n"
+        "                          options. Not with --bootstrap, --topic, --kafka, --stamp, --dry-run,\n"
+        "                          nor with the event-time, round and window options below (files\n"
+        "                          carry no event times)\n"
         "  --files N               with --to-dir: how many files (default 1, at most 100000)\n"
         "\n"
         "What to produce:\n"
@@ -118,7 +218,8 @@ static void print_help(FILE *out) {
         "                          words, so the stamp is not counted as a word\n"
         "\n",
         out);
-    /* Two strings: C11 compilers need only take 4095 bytes in one. */
+    evt_print_help(out);
+    /* Separate strings: C11 compilers need only take 4095 bytes in one. */
     fputs(
         "Output:\n"
         "  --truth PATH            after every record is delivered, write the true counts of the words\n"
@@ -136,9 +237,17 @@ static void print_help(FILE *out) {
         "At the end one line on stdout:\n"
         "  tally-gen lines=N words=W bytes=B seconds=S lines_per_s=X mb_per_s=Y distinct=D [files=F]\n"
         "bytes counts record values only (with --to-dir: the lines without their \"\\n\"); MB = 10^6\n"
-        "bytes; seconds runs from the first record to the last delivery report (with --to-dir: to the\n"
-        "last rename); distinct is the number of different words produced; files (with --to-dir) is\n"
-        "the number of files renamed into DIR.\n"
+        "bytes; seconds runs from the first record to the last delivery report, pauses included (with\n"
+        "--to-dir: to the last rename); distinct is the number of different words produced; files (with\n"
+        "--to-dir) is the number of files renamed into DIR.\n"
+        "With --window-size a second line:\n"
+        "  tally-gen windows size_ms=Z slide_ms=L delay_ms=D|none rounds=R late_lines=N\n"
+        "    dropped_lines=N unsure_lines=N pairs=P occurrences=O dropped=N unsure=N\n"
+        "    min_event_ms=T max_event_ms=T watermark_final=W|none exact=yes|no\n"
+        "(one line): late_lines were generated late; dropped_lines have every window DROPPED (the lines\n"
+        "an engine counts as late), unsure_lines have one UNSURE; pairs are the (window, word) lines of\n"
+        "--window-truth, occurrences the sum of COUNT, dropped and unsure the sums of --window-late;\n"
+        "watermark_final = max(0, max_event_ms - delay).\n"
         "\n"
         "Exit status: 0 ok; 1 failure (a delivery failed, Kafka or I/O error); 2 usage error;\n"
         "130 interrupted (SIGINT/SIGTERM: stops producing, waits for deliveries, still reports and\n"
@@ -181,6 +290,67 @@ enum {
     OPT_FILES,
 };
 
+/* Event time, rounds and windows: numbers of their own, so the list above stays as it is. */
+enum {
+    OPT_EVT_START = 512, OPT_EVT_STEP, OPT_EVT_JITTER, OPT_EVT_LATE_SHARE, OPT_EVT_LATE_BY, OPT_EVT_PAUSE_EVERY,
+    OPT_EVT_PAUSE_MS, OPT_EVT_WSIZE, OPT_EVT_WSLIDE, OPT_EVT_DELAY, OPT_EVT_WTRUTH, OPT_EVT_WLATE,
+    OPT_EVT_LATE_RECORDS, OPT_EVT_PAUSE_CMD,
+};
+
+#define EVT_MAX_MS 1000000000000000LL   /* 10^15 ms, year 33658: Spark's microseconds stay far from overflow */
+#define EVT_MAX_SPAN 315360000000LL     /* 10 years, tally's bound for window sizes and delays */
+#define EVT_MAX_PER_RECORD 1000         /* windows a line may count in (tally's TALLY_WINDOW_MAX_PER_RECORD) */
+
+static void evt_parse_opt(gen_evt_opts_t *e, int c, const char *arg) {
+    switch (c) {
+    case OPT_EVT_START: e->start = (int64_t)parse_u64("--event-time-start", arg, 1, EVT_MAX_MS, false);
+        e->set_start = e->on = true; break;
+    case OPT_EVT_STEP: e->step = parse_double("--event-time-step", arg, 0.0, 1e12); e->on = true; break;
+    case OPT_EVT_JITTER: e->jitter = (int64_t)parse_u64("--out-of-order", arg, 0, EVT_MAX_SPAN, false); e->on = true; break;
+    case OPT_EVT_LATE_SHARE: e->late_share = parse_double("--late-share", arg, 0.0, 1.0); e->on = true; break;
+    case OPT_EVT_LATE_BY: e->late_by = (int64_t)parse_u64("--late-by", arg, 1, EVT_MAX_SPAN, false); e->on = true; break;
+    case OPT_EVT_PAUSE_EVERY: e->pause_every = parse_u64("--pause-every", arg, 1, UINT64_MAX / 2, true); break;
+    case OPT_EVT_PAUSE_MS: e->pause_ms = (int64_t)parse_u64("--pause-ms", arg, 0, 86400000, false); break;
+    case OPT_EVT_WSIZE: e->size = (int64_t)parse_u64("--window-size", arg, 1, EVT_MAX_SPAN, false); e->on = true; break;
+    case OPT_EVT_WSLIDE: e->slide = (int64_t)parse_u64("--window-slide", arg, 1, EVT_MAX_SPAN, false); break;
+    case OPT_EVT_DELAY: e->delay = (int64_t)parse_u64("--watermark-delay", arg, 0, EVT_MAX_SPAN, false); break;
+    case OPT_EVT_WTRUTH: e->window_truth = arg; break;
+    case OPT_EVT_WLATE: e->window_late = arg; break;
+    case OPT_EVT_LATE_RECORDS: e->late_records = arg; break;
+    case OPT_EVT_PAUSE_CMD: e->pause_cmd = arg; break;
+    }
+}
+
+static void evt_check_opts(gen_opts_t *o) {
+    gen_evt_opts_t *e = &o->evt;
+    if (e->slide && !e->size) usage_error("--window-slide needs --window-size");
+    if (e->delay >= 0 && !e->size) usage_error("--watermark-delay needs --window-size");
+    if ((e->window_truth || e->window_late || e->late_records) && !e->size)
+        usage_error("--window-truth, --window-late and --late-records need --window-size");
+    if (e->late_share > 0 && !e->late_by) usage_error("--late-share needs --late-by");
+    if (e->late_by && e->late_share == 0) usage_error("--late-by needs --late-share");
+    if ((e->pause_ms >= 0 || e->pause_cmd) && !e->pause_every) usage_error("--pause-ms and --pause-cmd need --pause-every");
+    if (e->pause_ms < 0) e->pause_ms = e->pause_cmd ? 0 : 5000;
+    if (e->size && !e->slide) e->slide = e->size;
+    if (e->slide > e->size)
+        usage_error("--window-slide %" PRId64 " is greater than --window-size %" PRId64 " (Spark refuses it too)",
+                    e->slide, e->size);
+    if (e->size && (e->size + e->slide - 1) / e->slide > EVT_MAX_PER_RECORD)
+        usage_error("--window-size / --window-slide: more than %d windows hold a line", EVT_MAX_PER_RECORD);
+    if (!e->on) return;
+    if (!e->set_start) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        e->start = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
+    int64_t back = e->jitter > e->late_by ? e->jitter : e->late_by;
+    if (e->start - back < 1)
+        usage_error("--event-time-start %" PRId64 " minus %s %" PRId64 " is below 1 ms (Kafka takes 0 as \"now\")",
+                    e->start, e->jitter > e->late_by ? "--out-of-order" : "--late-by", back);
+    if ((double)e->start + (double)o->lines * e->step > (double)EVT_MAX_MS)
+        usage_error("the event-time clock would pass %lld ms: lower --event-time-step or --lines", EVT_MAX_MS);
+}
+
 static void parse_args(gen_opts_t *o, int argc, char **argv) {
     static const struct option longopts[] = {
         {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
@@ -196,6 +366,20 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         {"from-file", required_argument, NULL, OPT_FROM_FILE},
         {"truth", required_argument, NULL, OPT_TRUTH},
         {"stamp", no_argument, NULL, OPT_STAMP},
+        {"event-time-start", required_argument, NULL, OPT_EVT_START},
+        {"event-time-step", required_argument, NULL, OPT_EVT_STEP},
+        {"out-of-order", required_argument, NULL, OPT_EVT_JITTER},
+        {"late-share", required_argument, NULL, OPT_EVT_LATE_SHARE},
+        {"late-by", required_argument, NULL, OPT_EVT_LATE_BY},
+        {"pause-every", required_argument, NULL, OPT_EVT_PAUSE_EVERY},
+        {"pause-ms", required_argument, NULL, OPT_EVT_PAUSE_MS},
+        {"window-size", required_argument, NULL, OPT_EVT_WSIZE},
+        {"window-slide", required_argument, NULL, OPT_EVT_WSLIDE},
+        {"watermark-delay", required_argument, NULL, OPT_EVT_DELAY},
+        {"window-truth", required_argument, NULL, OPT_EVT_WTRUTH},
+        {"window-late", required_argument, NULL, OPT_EVT_WLATE},
+        {"late-records", required_argument, NULL, OPT_EVT_LATE_RECORDS},
+        {"pause-cmd", required_argument, NULL, OPT_EVT_PAUSE_CMD},
         {"kafka", required_argument, NULL, OPT_KAFKA},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"quiet", no_argument, NULL, OPT_QUIET},
@@ -207,6 +391,7 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
     *o = (gen_opts_t){
         .lines = 1000000, .vocab = 100000, .zipf = 1.0, .wpl_min = 10, .wpl_max = 10,
         .len_min = 3, .len_max = 10, .seed = 42, .files = 1,
+        .evt = {.step = 1.0, .delay = -1, .pause_ms = -1},
     };
     o->kafka = calloc((size_t)argc, sizeof(*o->kafka));
     if (!o->kafka) usage_error("out of memory");
@@ -243,6 +428,13 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         case OPT_FROM_FILE: o->from_file = optarg; break;
         case OPT_TRUTH: o->truth = optarg; break;
         case OPT_STAMP: o->stamp = true; break;
+        case OPT_EVT_START: case OPT_EVT_STEP: case OPT_EVT_JITTER: case OPT_EVT_LATE_SHARE: case OPT_EVT_LATE_BY:
+        case OPT_EVT_PAUSE_EVERY: case OPT_EVT_PAUSE_MS: case OPT_EVT_WSIZE: case OPT_EVT_WSLIDE: case OPT_EVT_DELAY:
+        case OPT_EVT_WTRUTH: case OPT_EVT_WLATE: case OPT_EVT_LATE_RECORDS: case OPT_EVT_PAUSE_CMD:
+            evt_parse_opt(&o->evt, c, optarg);
+            for (const struct option *lo = longopts; !o->evt.first && lo->name; lo++)
+                if (lo->val == c) o->evt.first = lo->name;
+            break;
         case OPT_KAFKA:
             if (!strchr(optarg, '=') || optarg[0] == '=') usage_error("--kafka: \"%s\" is not KEY=VALUE", optarg);
             o->kafka[o->kafka_cnt++] = optarg;
@@ -271,6 +463,9 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
         if (o->bootstrap || o->topic || o->kafka_cnt)
             usage_error("--to-dir writes files: --bootstrap, --topic and --kafka do not apply");
         if (o->stamp) usage_error("--stamp adds a Kafka header: it does not apply to --to-dir");
+        if (o->evt.first) /* a file line has no timestamp, and rounds would not match the files */
+            usage_error("--%s does not apply to --to-dir: the event-time, round and window options are for "
+                        "records produced to Kafka, and text files carry no event times", o->evt.first);
     } else if (o->set_files) {
         usage_error("--files needs --to-dir");
     }
@@ -278,6 +473,7 @@ static void parse_args(gen_opts_t *o, int argc, char **argv) {
     if (!o->dry_run && !o->to_dir && !o->topic) usage_error("--topic is required (or --to-dir, or --dry-run)");
     if (o->from_file && (o->set_vocab || o->set_zipf || o->set_wpl || o->set_len))
         fprintf(stderr, "tally-gen: note: --vocab, --zipf, --words-per-line and word lengths are ignored with --from-file\n");
+    evt_check_opts(o);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -802,8 +998,9 @@ static size_t fmt_u64(char *buf, uint64_t v) {
     return n;
 }
 
-/* 0, or -1 on an error other than a full queue (which is waited out by serving delivery reports). */
-static int produce(gen_kafka_t *k, const char *val, size_t len, int32_t partition, bool stamp,
+/* 0, or -1 on an error other than a full queue (which is waited out by serving delivery reports).
+ * ts_ms: the record's timestamp (CreateTime), 0 = librdkafka's default, the time of producing. */
+static int produce(gen_kafka_t *k, const char *val, size_t len, int32_t partition, bool stamp, int64_t ts_ms,
                    volatile sig_atomic_t *stop) {
     for (;;) {
         rd_kafka_resp_err_t e;
@@ -812,11 +1009,12 @@ static int produce(gen_kafka_t *k, const char *val, size_t len, int32_t partitio
             size_t n = fmt_u64(ts, (uint64_t)now_epoch_us()); /* taken on every try: the time it enters the queue */
             e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)val, len),
-                                  RD_KAFKA_V_HEADER("ts", ts, (ssize_t)n), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_HEADER("ts", ts, (ssize_t)n), RD_KAFKA_V_TIMESTAMP(ts_ms),
+                                  RD_KAFKA_V_END);
         } else {
             e = rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_PARTITION(partition),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE((void *)val, len),
-                                  RD_KAFKA_V_END);
+                                  RD_KAFKA_V_TIMESTAMP(ts_ms), RD_KAFKA_V_END);
         }
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || k->fatal || *stop >= 2) {
@@ -976,6 +1174,415 @@ static void bucket_take(gen_bucket_t *b, volatile sig_atomic_t *stop) {
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Event time, rounds and windows                                                                    */
+
+/* Each line's event time comes from the line's own clock (START + floor(n * STEP)), minus a jitter or
+ * --late-by, drawn from a stream of --seed of its own (two draws a line whatever the options, so one
+ * option does not shift another's draws). With --window-size every (line, window, word) occurrence
+ * is counted per (window start, word), and classified when its round ends, against the lowest (LO)
+ * and highest (HI) watermark an engine following Spark's rules can have while it reads the round
+ * (--help explains them). The window assignment is written here again from Spark's TimeWindowing,
+ * not taken from the engine's window.c, so that the truth checks the engine instead of sharing it. */
+
+#define EVT_NONE INT64_MIN
+
+typedef struct evt_word_s {
+    uint64_t hash;
+    uint32_t off, len;
+} evt_word_t;
+
+typedef struct evt_pair_s {
+    int64_t start;
+    uint64_t all, dropped, unsure;
+    uint64_t in_round; /* occurrences of the current round, classified at its end */
+    uint32_t word;
+} evt_pair_t;
+
+typedef struct evt_line_s {
+    uint64_t line;
+    int64_t t;
+    int32_t partition;
+    bool late;
+} evt_line_t;
+
+typedef struct gen_evt_s {
+    const gen_evt_opts_t *o;
+    gen_rng_t rng;
+    int64_t min_t, max_t;  /* over every line so far */
+    int64_t max_before;    /* M(<r): over the rounds before the current one */
+    uint64_t rounds, late_lines, dropped_lines, unsure_lines;
+    uint64_t expected;     /* sum over lines of words * windows: checks the table */
+    char *pool;            /* the words, back to back */
+    size_t pool_len, pool_cap;
+    evt_word_t *words;
+    size_t nwords, words_cap;
+    uint32_t *wslots;      /* word id + 1 */
+    size_t wslot_cap;
+    evt_pair_t *pairs;
+    size_t npairs, pairs_cap;
+    uint32_t *pslots;      /* pair index + 1 */
+    size_t pslot_cap;
+    uint32_t *touched;     /* pairs with in_round > 0 */
+    size_t ntouched, touched_cap;
+    evt_line_t *lines;     /* the current round's */
+    size_t nlines, lines_cap;
+    FILE *late_fp;         /* --late-records, written to late_tmp round by round */
+    char late_tmp[4096];
+} gen_evt_t;
+
+static int64_t evt_floor_mod(int64_t a, int64_t b) {
+    int64_t m = a % b;
+    return m < 0 ? m + b : m;
+}
+
+/* Spark's TimeWindowing with startTime 0: lastStart = t - floorMod(t, slide), candidates lastStart - i*slide
+ * for i < ceil(size/slide), kept when start <= t < start + size. Ascending starts; returns how many. */
+static size_t evt_windows(int64_t t, int64_t size, int64_t slide, int64_t *starts) {
+    int64_t last = t - evt_floor_mod(t, slide);
+    int64_t k = (size + slide - 1) / slide;
+    size_t n = 0;
+    for (int64_t i = k - 1; i >= 0; i--) {
+        int64_t s = last - i * slide;
+        if (s <= t && t < s + size) starts[n++] = s;
+    }
+    return n;
+}
+
+static void evt_term(gen_evt_t *v) {
+    if (v->late_fp) {
+        fclose(v->late_fp);
+        remove(v->late_tmp);
+    }
+    free(v->pool);
+    free(v->words);
+    free(v->wslots);
+    free(v->pairs);
+    free(v->pslots);
+    free(v->touched);
+    free(v->lines);
+    *v = (gen_evt_t){0};
+}
+
+static int evt_init(gen_evt_t *v, const gen_evt_opts_t *o, uint64_t seed, char *errstr, size_t errstr_size) {
+    *v = (gen_evt_t){.o = o, .min_t = EVT_NONE, .max_t = EVT_NONE, .max_before = EVT_NONE};
+    rng_init(&v->rng, seed, 3);
+    if (!o->size) return 0;
+    v->wslot_cap = v->pslot_cap = 1 << 12;
+    v->wslots = calloc(v->wslot_cap, sizeof(*v->wslots));
+    v->pslots = calloc(v->pslot_cap, sizeof(*v->pslots));
+    if (!v->wslots || !v->pslots) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    if (o->late_records) {
+        if ((size_t)snprintf(v->late_tmp, sizeof(v->late_tmp), "%s.tmp", o->late_records) >= sizeof(v->late_tmp)) {
+            snprintf(errstr, errstr_size, "--late-records: path too long");
+            return -1;
+        }
+        if (!(v->late_fp = fopen(v->late_tmp, "wb"))) {
+            snprintf(errstr, errstr_size, "--late-records: \"%s\": %s", v->late_tmp, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static inline uint64_t evt_mix(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+
+/* The id of the word w[0..len), added when new; -1 when out of memory. */
+static int64_t evt_word(gen_evt_t *v, const char *w, uint32_t len) {
+    uint64_t h = XXH3_64bits(w, len);
+    size_t s = (size_t)h & (v->wslot_cap - 1);
+    while (v->wslots[s]) {
+        const evt_word_t *x = &v->words[v->wslots[s] - 1];
+        if (x->hash == h && x->len == len && memcmp(v->pool + x->off, w, len) == 0) return v->wslots[s] - 1;
+        s = (s + 1) & (v->wslot_cap - 1);
+    }
+    if (v->nwords >= UINT32_MAX - 1 || v->pool_len + len > UINT32_MAX) return -1;
+    if (grow(&v->pool, &v->pool_cap, v->pool_len + len, 1) ||
+        grow(&v->words, &v->words_cap, v->nwords + 1, sizeof(*v->words)))
+        return -1;
+    memcpy(v->pool + v->pool_len, w, len);
+    uint32_t id = (uint32_t)v->nwords++;
+    v->words[id] = (evt_word_t){.hash = h, .off = (uint32_t)v->pool_len, .len = len};
+    v->pool_len += len;
+    v->wslots[s] = id + 1;
+    if (v->nwords * 2 > v->wslot_cap) { /* rehash at half full */
+        size_t ncap = v->wslot_cap * 2;
+        uint32_t *ns = calloc(ncap, sizeof(*ns));
+        if (!ns) return -1;
+        for (size_t k = 0; k < v->nwords; k++) {
+            size_t t = (size_t)v->words[k].hash & (ncap - 1);
+            while (ns[t]) t = (t + 1) & (ncap - 1);
+            ns[t] = (uint32_t)k + 1;
+        }
+        free(v->wslots);
+        v->wslots = ns;
+        v->wslot_cap = ncap;
+    }
+    return id;
+}
+
+static inline size_t evt_pair_slot(int64_t start, uint32_t word, size_t cap) {
+    return (size_t)evt_mix((uint64_t)start * 0x9e3779b97f4a7c15ULL ^ word) & (cap - 1);
+}
+
+/* One more occurrence of (start, word) in the current round; -1 when out of memory. */
+static int evt_count(gen_evt_t *v, int64_t start, uint32_t word) {
+    size_t s = evt_pair_slot(start, word, v->pslot_cap);
+    while (v->pslots[s]) {
+        evt_pair_t *p = &v->pairs[v->pslots[s] - 1];
+        if (p->start == start && p->word == word) {
+            if (!p->in_round++) {
+                if (grow(&v->touched, &v->touched_cap, v->ntouched + 1, sizeof(*v->touched))) return -1;
+                v->touched[v->ntouched++] = v->pslots[s] - 1;
+            }
+            return 0;
+        }
+        s = (s + 1) & (v->pslot_cap - 1);
+    }
+    if (v->npairs >= UINT32_MAX - 1 || grow(&v->pairs, &v->pairs_cap, v->npairs + 1, sizeof(*v->pairs)) ||
+        grow(&v->touched, &v->touched_cap, v->ntouched + 1, sizeof(*v->touched)))
+        return -1;
+    uint32_t idx = (uint32_t)v->npairs++;
+    v->pairs[idx] = (evt_pair_t){.start = start, .word = word, .in_round = 1};
+    v->touched[v->ntouched++] = idx;
+    v->pslots[s] = idx + 1;
+    if (v->npairs * 2 > v->pslot_cap) {
+        size_t ncap = v->pslot_cap * 2;
+        uint32_t *ns = calloc(ncap, sizeof(*ns));
+        if (!ns) return -1;
+        for (size_t k = 0; k < v->npairs; k++) {
+            size_t t = evt_pair_slot(v->pairs[k].start, v->pairs[k].word, ncap);
+            while (ns[t]) t = (t + 1) & (ncap - 1);
+            ns[t] = (uint32_t)k + 1;
+        }
+        free(v->pslots);
+        v->pslots = ns;
+        v->pslot_cap = ncap;
+    }
+    return 0;
+}
+
+/* Line n (0-based), going to `partition` (-1: none): its event time into *ts_ms, and with windows its
+ * occurrences counted. 0, or -1 when out of memory. */
+static int evt_next(gen_evt_t *v, uint64_t n, int32_t partition, const char *line, size_t len, int64_t *ts_ms) {
+    const gen_evt_opts_t *o = v->o;
+    int64_t clock = o->start + (int64_t)floor((double)n * o->step);
+    uint64_t r_late = rng_next(&v->rng), r_jitter = rng_next(&v->rng);
+    bool late = o->late_share > 0 && (double)(r_late >> 11) * 0x1.0p-53 < o->late_share &&
+                !(o->pause_every && n < o->pause_every); /* the first round has no watermark to be late against */
+    int64_t t = late ? clock - o->late_by : clock - (int64_t)(r_jitter % (uint64_t)(o->jitter + 1));
+    *ts_ms = t;
+    if (v->min_t == EVT_NONE || t < v->min_t) v->min_t = t;
+    if (v->max_t == EVT_NONE || t > v->max_t) v->max_t = t;
+    v->late_lines += late;
+    if (!o->size) return 0;
+    if (grow(&v->lines, &v->lines_cap, v->nlines + 1, sizeof(*v->lines))) return -1;
+    v->lines[v->nlines++] = (evt_line_t){.line = n, .t = t, .partition = partition, .late = late};
+    int64_t starts[EVT_MAX_PER_RECORD];
+    size_t nw = evt_windows(t, o->size, o->slide, starts);
+    for (size_t i = 0; i < len;) { /* words as tally and --truth see them */
+        while (i < len && is_space((unsigned char)line[i])) i++;
+        if (i == len) break;
+        size_t w = i;
+        while (i < len && !is_space((unsigned char)line[i])) i++;
+        int64_t id = evt_word(v, line + w, (uint32_t)(i - w));
+        if (id < 0) return -1;
+        for (size_t k = 0; k < nw; k++)
+            if (evt_count(v, starts[k], (uint32_t)id)) return -1;
+        v->expected += nw;
+    }
+    return 0;
+}
+
+/* The lowest and highest watermark while the current round is read (EVT_NONE: no watermark). */
+static void evt_bounds(const gen_evt_t *v, int64_t *lo, int64_t *hi) {
+    const gen_evt_opts_t *o = v->o;
+    *lo = *hi = EVT_NONE;
+    if (o->delay < 0) return;
+    *lo = v->max_before == EVT_NONE || v->max_before - o->delay < 0 ? 0 : v->max_before - o->delay;
+    *hi = v->max_t == EVT_NONE || v->max_t - o->delay < *lo ? *lo : v->max_t - o->delay;
+}
+
+/* The round is over: classify its occurrences and lines against LO and HI. 0, or -1 on a write error. */
+static int evt_round_end(gen_evt_t *v) {
+    const gen_evt_opts_t *o = v->o;
+    if (!o->size || (v->nlines == 0 && v->ntouched == 0)) {
+        v->max_before = v->max_t;
+        return 0;
+    }
+    int64_t lo, hi;
+    evt_bounds(v, &lo, &hi);
+    for (size_t i = 0; i < v->ntouched; i++) {
+        evt_pair_t *p = &v->pairs[v->touched[i]];
+        int64_t end = p->start + o->size;
+        p->all += p->in_round;
+        if (lo != EVT_NONE && end <= lo) p->dropped += p->in_round;
+        else if (hi != EVT_NONE && end <= hi) p->unsure += p->in_round;
+        p->in_round = 0;
+    }
+    for (size_t i = 0; i < v->nlines; i++) {
+        const evt_line_t *l = &v->lines[i];
+        int64_t starts[EVT_MAX_PER_RECORD];
+        size_t nw = evt_windows(l->t, o->size, o->slide, starts), d = 0, u = 0;
+        for (size_t k = 0; k < nw; k++) {
+            int64_t end = starts[k] + o->size;
+            if (lo != EVT_NONE && end <= lo) d++;
+            else if (hi != EVT_NONE && end <= hi) u++;
+        }
+        v->dropped_lines += nw > 0 && d == nw;
+        v->unsure_lines += u > 0;
+        if (v->late_fp && (l->late || d || u))
+            fprintf(v->late_fp, "%" PRIu64 "\t%" PRId32 "\t%" PRIu64 "\t%" PRId64 "\t%s\t%zu\t%zu\t%zu\n", l->line,
+                    l->partition, v->rounds, l->t, l->late ? "late" : "ontime", nw, d, u);
+    }
+    v->ntouched = v->nlines = 0;
+    v->max_before = v->max_t;
+    v->rounds++;
+    return v->late_fp && ferror(v->late_fp) ? -1 : 0;
+}
+
+static const gen_evt_t *evt_sort_ctx; /* qsort has no context argument */
+
+static int evt_pair_cmp(const void *a, const void *b) {
+    const evt_pair_t *x = &evt_sort_ctx->pairs[*(const uint32_t *)a], *y = &evt_sort_ctx->pairs[*(const uint32_t *)b];
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    const evt_word_t *wx = &evt_sort_ctx->words[x->word], *wy = &evt_sort_ctx->words[y->word];
+    int c = memcmp(evt_sort_ctx->pool + wx->off, evt_sort_ctx->pool + wy->off, wx->len < wy->len ? wx->len : wy->len);
+    if (c) return c;
+    return (wx->len > wy->len) - (wx->len < wy->len);
+}
+
+/* Writes path through path.tmp, renamed into place: the (window, word) lines, all of them (late = false)
+ * or those with a dropped or unsure occurrence (late = true). */
+static int evt_write_pairs(const gen_evt_t *v, const uint32_t *order, const char *opt, const char *path, bool late,
+                           char *errstr, size_t errstr_size) {
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        snprintf(errstr, errstr_size, "%s: path too long", opt);
+        return -1;
+    }
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) {
+        snprintf(errstr, errstr_size, "%s: \"%s\": %s", opt, tmp, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < v->npairs; i++) {
+        const evt_pair_t *p = &v->pairs[order[i]];
+        if (late && !p->dropped && !p->unsure) continue;
+        const evt_word_t *w = &v->words[p->word];
+        fprintf(fp, "%" PRId64 "\t%" PRId64 "\t", p->start, p->start + v->o->size);
+        fwrite(v->pool + w->off, 1, w->len, fp);
+        if (late) fprintf(fp, "\t%" PRIu64 "\t%" PRIu64 "\n", p->dropped, p->unsure);
+        else fprintf(fp, "\t%" PRIu64 "\n", p->all);
+    }
+    bool bad = ferror(fp) != 0;
+    if (fclose(fp) != 0) bad = true;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(errstr, errstr_size, "%s: \"%s\": %s", opt, bad ? tmp : path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* At the end, every line delivered: checks the table, writes the files, prints the summary line. */
+static int evt_finish(gen_evt_t *v, char *errstr, size_t errstr_size) {
+    const gen_evt_opts_t *o = v->o;
+    if (!o->size) return 0;
+    uint64_t all = 0, dropped = 0, unsure = 0;
+    for (size_t i = 0; i < v->npairs; i++) {
+        all += v->pairs[i].all;
+        dropped += v->pairs[i].dropped;
+        unsure += v->pairs[i].unsure;
+    }
+    if (all != v->expected) { /* our own bug, but a wrong truth must never be written */
+        snprintf(errstr, errstr_size, "internal error: %" PRIu64 " window occurrences counted, %" PRIu64 " expected",
+                 all, v->expected);
+        return -1;
+    }
+    if (v->late_fp) {
+        bool bad = ferror(v->late_fp) != 0;
+        if (fclose(v->late_fp) != 0) bad = true;
+        v->late_fp = NULL;
+        if (bad || rename(v->late_tmp, o->late_records) != 0) {
+            snprintf(errstr, errstr_size, "--late-records: \"%s\": %s", bad ? v->late_tmp : o->late_records,
+                     strerror(errno));
+            remove(v->late_tmp);
+            return -1;
+        }
+    }
+    uint32_t *order = malloc((v->npairs ? v->npairs : 1) * sizeof(*order));
+    if (!order) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < v->npairs; i++) order[i] = (uint32_t)i;
+    evt_sort_ctx = v;
+    qsort(order, v->npairs, sizeof(*order), evt_pair_cmp);
+    int rc = 0;
+    if (o->window_truth) rc = evt_write_pairs(v, order, "--window-truth", o->window_truth, false, errstr, errstr_size);
+    if (!rc && o->window_late) rc = evt_write_pairs(v, order, "--window-late", o->window_late, true, errstr, errstr_size);
+    free(order);
+    if (rc) return -1;
+    char delay[24] = "none", wm[24] = "none";
+    if (o->delay >= 0) {
+        snprintf(delay, sizeof(delay), "%" PRId64, o->delay);
+        int64_t w = v->max_t == EVT_NONE || v->max_t - o->delay < 0 ? 0 : v->max_t - o->delay;
+        snprintf(wm, sizeof(wm), "%" PRId64, w);
+    }
+    printf("tally-gen windows size_ms=%" PRId64 " slide_ms=%" PRId64 " delay_ms=%s rounds=%" PRIu64
+           " late_lines=%" PRIu64 " dropped_lines=%" PRIu64 " unsure_lines=%" PRIu64 " pairs=%zu occurrences=%" PRIu64
+           " dropped=%" PRIu64 " unsure=%" PRIu64 " min_event_ms=%" PRId64 " max_event_ms=%" PRId64
+           " watermark_final=%s exact=%s\n",
+           o->size, o->slide, delay, v->rounds, v->late_lines, v->dropped_lines, v->unsure_lines, v->npairs, all,
+           dropped, unsure, v->min_t == EVT_NONE ? 0 : v->min_t, v->max_t == EVT_NONE ? 0 : v->max_t, wm,
+           unsure ? "no" : "yes");
+    if (unsure)
+        tally_warn("the window truth is not exact: %" PRIu64 " occurrences in %" PRIu64 " lines are dropped or not "
+                   "depending on where the engine's batches split (see --help: raise --watermark-delay, --late-by, "
+                   "or produce in rounds with --pause-every)", unsure, v->unsure_lines);
+    return 0;
+}
+
+/* Between rounds (`round` just ended, `lines` produced so far): every record delivered (so the round
+ * is whole in the log before the pause starts), then --pause-cmd, then --pause-ms, serving delivery
+ * reports. Without k (--dry-run) nothing runs or sleeps. 0, or -1 when the command failed. */
+static int evt_pause(gen_kafka_t *k, const gen_evt_opts_t *o, uint64_t round, uint64_t lines,
+                     volatile sig_atomic_t *stop) {
+    if (!k) return 0;
+    while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal && !*stop) rd_kafka_flush(k->rk, 100);
+    if (o->pause_cmd && !*stop && !k->fatal) {
+        char v[24];
+        snprintf(v, sizeof(v), "%" PRIu64, round);
+        setenv("TALLY_GEN_ROUND", v, 1);
+        snprintf(v, sizeof(v), "%" PRIu64, lines);
+        setenv("TALLY_GEN_LINES", v, 1);
+        fflush(NULL); /* the child shares our stdout */
+        int st = system(o->pause_cmd);
+        if (st != 0) {
+            if (st == -1) tally_err("--pause-cmd: %s", strerror(errno));
+            else if (WIFEXITED(st)) tally_err("--pause-cmd exited with status %d after round %" PRIu64, WEXITSTATUS(st), round);
+            else tally_err("--pause-cmd ended by a signal after round %" PRIu64, round);
+            return -1;
+        }
+    }
+    double end = tally_mono_s() + (double)o->pause_ms / 1000.0;
+    for (double t = tally_mono_s(); t < end && !*stop && !k->fatal; t = tally_mono_s()) {
+        double left = end - t;
+        rd_kafka_poll(k->rk, left > 0.1 ? 100 : (int)(left * 1000.0) + 1);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Main loop                                                                                         */
 
 static volatile sig_atomic_t stop_flag;
@@ -1070,6 +1677,7 @@ int main(int argc, char **argv) {
     gen_kafka_t k = {0};
     gen_count_t *truth = NULL;
     gen_dir_t *dir = NULL;
+    gen_evt_t evt = {0};
     bool kafka = !o.dry_run && !o.to_dir;
 
     /* Kafka first: a bad --kafka property or a missing topic fails before any work. */
@@ -1120,6 +1728,11 @@ int main(int argc, char **argv) {
                    o.len_min, o.len_max, o.zipf, tally_mono_s() - tb);
     }
 
+    if (o.evt.on && evt_init(&evt, &o.evt, o.seed, err, sizeof(err))) {
+        fprintf(stderr, "tally-gen: %s\n", err);
+        goto out;
+    }
+
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -1145,8 +1758,14 @@ int main(int argc, char **argv) {
             len = gen_line(&g);
             val = g.line;
         }
+        int64_t ts_ms = 0;
+        if (o.evt.on && evt_next(&evt, n, kafka ? partition : -1, val, len, &ts_ms)) {
+            tally_err("out of memory counting windows");
+            failed = true;
+            break;
+        }
         if (kafka) {
-            if (produce(&k, val, len, partition, o.stamp, &stop_flag)) {
+            if (produce(&k, val, len, partition, o.stamp, ts_ms, &stop_flag)) {
                 failed = true;
                 break;
             }
@@ -1177,6 +1796,26 @@ int main(int argc, char **argv) {
             }
             if (!o.quiet) progress(&g, kafka ? &k : NULL, t0, &last_t, &last_lines, &last_bytes);
         }
+        if (o.evt.pause_every && (n + 1) % o.evt.pause_every == 0) { /* a round ends */
+            if (o.evt.on && evt_round_end(&evt)) {
+                tally_err("--late-records: write error");
+                failed = true;
+                break;
+            }
+            if (n + 1 < o.lines && !stop_flag) {
+                if (!o.quiet) tally_info("round %" PRIu64 " done (%" PRIu64 " lines); pausing", n / o.evt.pause_every,
+                                         n + 1);
+                if (evt_pause(kafka ? &k : NULL, &o.evt, n / o.evt.pause_every, n + 1, &stop_flag)) {
+                    failed = true;
+                    break;
+                }
+                if (o.rate > 0) bucket_init(&bucket, o.rate);
+            }
+        }
+    }
+    if (o.evt.on && !failed && evt_round_end(&evt)) { /* the last round, when not a whole one */
+        tally_err("--late-records: write error");
+        failed = true;
     }
 
     if (kafka) {
@@ -1267,6 +1906,10 @@ int main(int argc, char **argv) {
            secs > 0 ? (double)g.bytes / secs / 1e6 : 0.0, distinct);
     if (dir) printf(" files=%" PRIu32, dir->renamed);
     putchar('\n');
+    if (o.evt.on && evt_finish(&evt, err, sizeof(err))) {
+        fprintf(stderr, "tally-gen: %s\n", err);
+        goto out;
+    }
     fflush(stdout);
     rc = stop_flag ? GEN_EXIT_INTERRUPTED : 0;
     if (stop_flag) tally_warn("interrupted after %" PRIu64 " of %" PRIu64 " lines", g.lines, o.lines);
@@ -1274,6 +1917,7 @@ out:
     if (dir) dir_abandon(dir);
     free(dir);
     kafka_close(&k);
+    evt_term(&evt);
     free(truth);
     free(g.alias);
     free(g.counts);
