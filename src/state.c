@@ -192,25 +192,44 @@ int tally_state_get_offset(tally_state_t *st, const char *topic, int32_t partiti
     return get_num(st, key, kl, offset);
 }
 
-int tally_state_foreach_count(tally_state_t *st,
-                              void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
-                              void *opaque) {
+/* The iterator's error, if any, as a tally error; destroys it. */
+static int iter_finish(rocksdb_iterator_t *it) {
+    char *err = NULL;
+    rocksdb_iter_get_error(it, &err);
+    rocksdb_iter_destroy(it);
+    if (!err) return 0;
+    free(err);
+    return TALLY_ESTATE;
+}
+
+/* Every count whose key (without the 'c') is in [from, to), bytewise; to == NULL: no upper bound. */
+static int scan_counts(tally_state_t *st, const uint8_t *from, size_t from_len, const uint8_t *to, size_t to_len,
+                       void (*fn)(const uint8_t *key, size_t len, int64_t count, void *opaque), void *opaque) {
+    char lo[64], hi[64];
+    if (from_len + 1 > sizeof(lo) || to_len + 1 > sizeof(hi)) return TALLY_EINVAL;
+    lo[0] = hi[0] = 'c';
+    if (from_len) memcpy(lo + 1, from, from_len);
+    if (to_len) memcpy(hi + 1, to, to_len);
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
-    for (rocksdb_iter_seek(it, "c", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    for (rocksdb_iter_seek(it, lo, from_len + 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
         const char *k = rocksdb_iter_key(it, &kl);
         const char *v = rocksdb_iter_value(it, &vl);
         if (kl < 1 || k[0] != 'c') break;
+        if (to) {
+            size_t n = kl < to_len + 1 ? kl : to_len + 1;
+            int cmp = memcmp(k, hi, n);
+            if (cmp > 0 || (cmp == 0 && kl >= to_len + 1)) break;
+        }
         if (vl == 8) fn((const uint8_t *)k + 1, kl - 1, get_i64(v), opaque);
     }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if (err) {
-        free(err);
-        return TALLY_ESTATE;
-    }
-    return 0;
+    return iter_finish(it);
+}
+
+int tally_state_foreach_count(tally_state_t *st,
+                              void (*fn)(const uint8_t *word, size_t len, int64_t count, void *opaque),
+                              void *opaque) {
+    return scan_counts(st, NULL, 0, NULL, 0, fn, opaque);
 }
 
 int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, const char *rec, void *opaque),
@@ -230,42 +249,14 @@ int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, con
         free(path);
         free(rec);
     }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if (err) {
-        free(err);
-        return TALLY_ESTATE;
-    }
-    return r;
+    int e = iter_finish(it);
+    return r ? r : e;
 }
 
 int tally_state_foreach_count_range(tally_state_t *st, const uint8_t *from, size_t from_len, const uint8_t *to,
                                     size_t to_len, void (*fn)(const uint8_t *key, size_t len, int64_t count, void *opaque),
                                     void *opaque) {
-    char lo[64], hi[64];
-    if (from_len + 1 > sizeof(lo) || to_len + 1 > sizeof(hi)) return TALLY_EINVAL;
-    lo[0] = hi[0] = 'c';
-    memcpy(lo + 1, from, from_len);
-    memcpy(hi + 1, to, to_len);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
-    for (rocksdb_iter_seek(it, lo, from_len + 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        const char *v = rocksdb_iter_value(it, &vl);
-        size_t n = kl < to_len + 1 ? kl : to_len + 1;
-        int c = memcmp(k, hi, n);
-        if (c > 0 || (c == 0 && kl >= to_len + 1)) break;
-        if (vl == 8) fn((const uint8_t *)k + 1, kl - 1, get_i64(v), opaque);
-    }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if (err) {
-        free(err);
-        return TALLY_ESTATE;
-    }
-    return 0;
+    return scan_counts(st, from, from_len, to, to_len, fn, opaque);
 }
 
 int tally_state_first_count_key(tally_state_t *st, uint8_t *out, size_t cap, size_t *len) {
@@ -281,33 +272,18 @@ int tally_state_first_count_key(tally_state_t *st, uint8_t *out, size_t cap, siz
             memcpy(out, k + 1, *len);
         }
     }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if (err) {
-        free(err);
-        return TALLY_ESTATE;
-    }
-    return found;
+    int r = iter_finish(it);
+    return r ? r : found;
+}
+
+static void count_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
+    (void)key, (void)len, (void)count;
+    (*(uint64_t *)opaque)++;
 }
 
 int tally_state_count_keys(tally_state_t *st, uint64_t *n) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
     *n = 0;
-    for (rocksdb_iter_seek(it, "c", 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        if (kl < 1 || k[0] != 'c') break;
-        (*n)++;
-    }
-    char *err = NULL;
-    rocksdb_iter_get_error(it, &err);
-    rocksdb_iter_destroy(it);
-    if (err) {
-        free(err);
-        return TALLY_ESTATE;
-    }
-    return 0;
+    return scan_counts(st, NULL, 0, NULL, 0, count_one, n);
 }
 
 /* "m." + name: engine-wide numbers stored with the epoch (the watermark, the processing time). */

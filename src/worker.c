@@ -31,17 +31,20 @@ static bool rings_empty(tally_worker_t *w) {
     return true;
 }
 
+/* Sleeps on the condition variable for at most ms (a bound on any missed wake-up). */
+static void nap(tally_worker_t *w, long ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void idle(tally_worker_t *w) {
     atomic_store(&w->sleeping, 1);
-    if (rings_empty(w) && !atomic_load(&w->pipe->stop_hard)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 5 * 1000 * 1000; /* a bound on any missed wake-up */
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_mutex_lock(&w->mu);
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-        pthread_mutex_unlock(&w->mu);
-    }
+    if (rings_empty(w) && !atomic_load(&w->pipe->stop_hard)) nap(w, 5);
     atomic_store(&w->sleeping, 0);
 }
 
@@ -146,15 +149,7 @@ static bool await_watermark(tally_worker_t *w, uint64_t epoch) {
     while (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) {
         if (atomic_load(&pipe->stop_hard)) return false;
         atomic_store(&w->sleeping, 1);
-        if (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-            pthread_mutex_lock(&w->mu);
-            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-            pthread_mutex_unlock(&w->mu);
-        }
+        if (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) nap(w, 1);
         atomic_store(&w->sleeping, 0);
     }
     int64_t wm = atomic_load_explicit(&pipe->wm, memory_order_relaxed);
