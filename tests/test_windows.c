@@ -15,6 +15,10 @@
  *   idle_close     append with window.close.idle.ms: the windows close with no input after them
  *   complete       tumbling windows without a watermark: nothing is late, every window stays, each
  *                  epoch emits them all (counts never fall)
+ *   min_policy     append with watermark.policy=min: partition 1 lags 60 s of event time behind
+ *                  partition 0 and all its records still count (the max policy would drop them);
+ *                  partition 2 never gets a record and stops holding the watermark back after
+ *                  watermark.idle.ms
  * append also checks /metrics (late pairs counted, the watermark) and /top (the last closed
  * window's words).
  * Every value is checked byte for byte against Spark's to_json(struct(window, word, count)). */
@@ -58,8 +62,8 @@ static void truth_add(int64_t ts, const char *word) {
     }
 }
 
-/* A line of 1..4 words at ts; counted in the truth unless late. */
-static void produce_line(rd_kafka_t *p, const char *topic, int64_t ts, bool late) {
+/* A line of 1..4 words at ts into partition part (< 0: any of the 3); counted in the truth unless late. */
+static void produce_line_to(rd_kafka_t *p, const char *topic, int64_t ts, bool late, int32_t part) {
     char line[128];
     size_t n = 0;
     int words = 1 + (int)(next_rand() % 4);
@@ -69,7 +73,11 @@ static void produce_line(rd_kafka_t *p, const char *topic, int64_t ts, bool late
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", w ? " " : "", word);
         if (!late || complete) truth_add(ts, word);
     }
-    th_produce_at(p, topic, (int32_t)(next_rand() % 3), line, n, ts);
+    th_produce_at(p, topic, part >= 0 ? part : (int32_t)(next_rand() % 3), line, n, ts);
+}
+
+static void produce_line(rd_kafka_t *p, const char *topic, int64_t ts, bool late) {
+    produce_line_to(p, topic, ts, late, -1);
 }
 
 /* Java's DateTimeFormatter ISO output as Spark's JSON writer prints it (years 1970..9999 here). */
@@ -186,6 +194,7 @@ int main(int argc, char **argv) {
     size_t ml = strlen(mode);
     bool kills = ml > 5 && !strcmp(mode + ml - 5, "_kill"), idle = !strcmp(mode, "idle_close");
     complete = !strcmp(mode, "complete");
+    bool minp = !strcmp(mode, "min_policy");
     bool http = !strcmp(mode, "append");
     int port = http ? th_free_port() : 0;
     size_ms = idle ? 2000 : 60000;
@@ -200,15 +209,17 @@ int main(int argc, char **argv) {
     char extra[512], wm_line[64] = "", http_line[64] = "";
     if (!complete) snprintf(wm_line, sizeof(wm_line), "watermark.delay.ms=%lld\n", (long long)delay);
     if (http) snprintf(http_line, sizeof(http_line), "http.listen=127.0.0.1:%d\n", port);
-    snprintf(extra, sizeof(extra), "workers=2\nwindow.size.ms=%lld\nwindow.slide.ms=%lld\n%soutput.mode=%s\n%s%s",
-             (long long)size_ms, (long long)slide_ms, wm_line, append ? "append" : complete ? "complete" : "update",
-             idle ? "window.close.idle.ms=1000\n" : "", http_line);
+    snprintf(extra, sizeof(extra), "workers=2\nwindow.size.ms=%lld\nwindow.slide.ms=%lld\n%soutput.mode=%s\n%s%s%s",
+             (long long)size_ms, (long long)slide_ms, wm_line, append || minp ? "append" : complete ? "complete" : "update",
+             idle ? "window.close.idle.ms=1000\n" : "", http_line,
+             minp ? "watermark.policy=min\nwatermark.idle.ms=8000\n" : "");
     th_engine_t e;
     th_engine_init(&e, app, in, out, extra);
     th_engine_start(&e);
     th_engine_wait_positioned(&e, in, 3, 60);
 
-    int rounds = idle ? 1 : 6, per_round = 1500, kills_done = 0;
+    if (minp) append = true;
+    int rounds = idle ? 1 : minp ? 3 : 6, per_round = 1500, kills_done = 0;
     int64_t base = idle ? (th_now() * 1000 - 3000) : T0, span = idle ? 1500 : 90000, max_ts = INT64_MIN;
     for (int r = 0; r < rounds; r++) {
         if (kills && r == 2) { /* armed before the round, so its first commit is the round's */
@@ -217,6 +228,21 @@ int main(int argc, char **argv) {
             th_engine_start(&e);
         }
         rd_kafka_t *p = th_producer();
+        if (minp) {
+            /* Round 0: partition 0 to 90 s, partition 1 to 30 s; round 1: partition 1 from 30 s to
+             * 90 s (behind max - delay = 80 s, not behind min - delay); round 2: both to 180 s. */
+            for (int i = 0; i < per_round; i++) {
+                int64_t f = (int64_t)i * 1000 / per_round; /* per mille of the round */
+                int64_t a = r == 0 ? 0 : r == 1 ? 30000 : 90000, b0 = r == 0 ? 90000 : 180000;
+                int64_t b1 = r == 0 ? 30000 : r == 1 ? 90000 : 180000;
+                if (r != 1) produce_line_to(p, in, T0 + (r == 0 ? 0 : 90000) + f * (b0 - (r == 0 ? 0 : 90000)) / 1000, false, 0);
+                produce_line_to(p, in, T0 + a + f * (b1 - a) / 1000, false, 1);
+            }
+            th_flush_destroy(p);
+            max_ts = T0 + (r == 2 ? 180000 : 90000) - 1;
+            th_wait_committed(app, in, 120, &e);
+            continue;
+        }
         int64_t known_wm = max_ts == INT64_MIN ? INT64_MIN : max_ts - delay;
         for (int i = 0; i < per_round; i++) {
             int64_t ts = base + r * span + (int64_t)i * span / per_round - (int64_t)(next_rand() % (uint64_t)jitter);
