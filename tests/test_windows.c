@@ -15,7 +15,7 @@
  *   idle_close     append with window.close.idle.ms: the windows close with no input after them
  *   complete       tumbling windows without a watermark: nothing is late, every window stays, each
  *                  epoch emits them all (counts never fall)
- *   min_policy     append with watermark.policy=min: partition 1 lags 60 s of event time behind
+ *   min_policy     append with watermark.policy=min: partition 1 lags 120 s of event time behind
  *                  partition 0 and all its records still count (the max policy would drop them);
  *                  partition 2 never gets a record and stops holding the watermark back after
  *                  watermark.idle.ms
@@ -30,8 +30,13 @@
 #include "window_check.h"
 
 #define T0 INT64_C(1764680400000) /* 2025-12-02T13:00:00Z */
-#define DELAY 10000
-#define JITTER 5000 /* < DELAY */
+/* A round spans ROUND_SPAN of event time, out of order by up to JITTER: ROUND_SPAN + JITTER < DELAY, so
+ * no record of a round is ever behind the watermark, even when one partition thread reads the round
+ * after another read it all (the max policy takes the greatest event time up to each partition's cut,
+ * docs/windows.md). */
+#define DELAY 35000
+#define JITTER 4000
+#define ROUND_SPAN 30000
 #define VOCAB 40
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ULL;
@@ -220,7 +225,7 @@ int main(int argc, char **argv) {
 
     if (minp) append = true;
     int rounds = idle ? 1 : minp ? 3 : 6, per_round = 1500, kills_done = 0;
-    int64_t base = idle ? (th_now() * 1000 - 3000) : T0, span = idle ? 1500 : 90000, max_ts = INT64_MIN;
+    int64_t base = idle ? (th_now() * 1000 - 3000) : T0, span = idle ? 1500 : ROUND_SPAN, max_ts = INT64_MIN;
     for (int r = 0; r < rounds; r++) {
         if (kills && r == 2) { /* armed before the round, so its first commit is the round's */
             kill_engine(&e);
@@ -229,17 +234,17 @@ int main(int argc, char **argv) {
         }
         rd_kafka_t *p = th_producer();
         if (minp) {
-            /* Round 0: partition 0 to 90 s, partition 1 to 30 s; round 1: partition 1 from 30 s to
-             * 90 s (behind max - delay = 80 s, not behind min - delay); round 2: both to 180 s. */
+            /* Round 0: partition 0 to 150 s, partition 1 to 30 s; round 1: partition 1 from 30 s
+             * to 150 s (behind max - delay = 115 s, not behind min - delay); round 2: both to 240 s. */
             for (int i = 0; i < per_round; i++) {
                 int64_t f = (int64_t)i * 1000 / per_round; /* per mille of the round */
-                int64_t a = r == 0 ? 0 : r == 1 ? 30000 : 90000, b0 = r == 0 ? 90000 : 180000;
-                int64_t b1 = r == 0 ? 30000 : r == 1 ? 90000 : 180000;
-                if (r != 1) produce_line_to(p, in, T0 + (r == 0 ? 0 : 90000) + f * (b0 - (r == 0 ? 0 : 90000)) / 1000, false, 0);
-                produce_line_to(p, in, T0 + a + f * (b1 - a) / 1000, false, 1);
+                int64_t a0 = r == 0 ? 0 : 150000, b0 = r == 0 ? 150000 : 240000;
+                int64_t a1 = r == 0 ? 0 : r == 1 ? 30000 : 150000, b1 = r == 0 ? 30000 : r == 1 ? 150000 : 240000;
+                if (r != 1) produce_line_to(p, in, T0 + a0 + f * (b0 - a0) / 1000, false, 0);
+                produce_line_to(p, in, T0 + a1 + f * (b1 - a1) / 1000, false, 1);
             }
             th_flush_destroy(p);
-            max_ts = T0 + (r == 2 ? 180000 : 90000) - 1;
+            max_ts = T0 + (r == 2 ? 240000 : 150000) - 1;
             th_wait_committed(app, in, 120, &e);
             continue;
         }
