@@ -15,7 +15,6 @@
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
 #include "tally/err.h"
-#include "tally/json.h"
 #include "tally/log.h"
 
 #define FINAL_ATTEMPTS 5 /* final epochs tried before a stop gives up (each after a rollback) */
@@ -66,7 +65,7 @@ static void set_state(tally_epoch_t *ep, tally_epoch_state_t to) {
 void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipeline_t *pipe, tally_txn_t *txn,
                       tally_state_t *state, uint64_t committed) {
     tally_evtime_term(&ep->time);
-    free(ep->closed);
+    free(ep->closed.buf);
     *ep = (tally_epoch_t){.st = TALLY_EPOCH_IDLE, .conf = conf, .pipe = pipe, .txn = txn, .state = state,
                           .epoch = committed, .committed = committed};
     int r = tally_evtime_init(&ep->time, conf, state);
@@ -86,8 +85,8 @@ int tally_epoch_start_pipeline(tally_epoch_t *ep) {
 
 void tally_epoch_term(tally_epoch_t *ep) {
     tally_evtime_term(&ep->time);
-    free(ep->closed);
-    ep->closed = NULL;
+    free(ep->closed.buf);
+    ep->closed = (tally_changes_t){0};
     tally_file_plan_clear(&ep->plan);
     if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
     ep->final_cut = NULL;
@@ -189,16 +188,6 @@ static void rollback(tally_epoch_t *ep, bool draining, const char *why) {
     if (!draining) set_state(ep, TALLY_EPOCH_IDLE);
 }
 
-static bool list_next(const uint8_t *list, size_t list_len, size_t *off, const uint8_t **word, uint32_t *len,
-                      int64_t *count) {
-    if (*off >= list_len) return false;
-    memcpy(len, list + *off, 4);
-    memcpy(count, list + *off + 4, 8);
-    *word = list + *off + 12;
-    *off += 12 + (size_t)*len;
-    return true;
-}
-
 /* The epoch's output, (key, count) by (key, count): the windows closed in append mode, else every
  * worker's changed keys (tally_obs_word_fn's shape, for the sinks and the observer). */
 static void each_output(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
@@ -207,11 +196,12 @@ static void each_output(void *opaque, tally_obs_word_fn fn, void *fn_opaque) {
     uint32_t len;
     int64_t count;
     if (ep->conf->output_mode == TALLY_OUTPUT_APPEND) {
-        for (size_t off = 0; list_next(ep->closed, ep->closed_len, &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
+        for (size_t off = 0; tally_changes_next(&ep->closed, &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
         return;
     }
     for (int w = 0; w < ep->pipe->nworkers; w++)
-        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);) fn(word, len, count, fn_opaque);
+        for (size_t off = 0; tally_changes_next(&ep->pipe->workers[w].out, &off, &word, &len, &count);)
+            fn(word, len, count, fn_opaque);
 }
 
 typedef struct {
@@ -220,23 +210,13 @@ typedef struct {
     size_t cap;
 } print_ctx_t;
 
-/* One output record's value (windowed or not) into c->buf, with room for its key after it. */
-static size_t format_value(print_ctx_t *c, const uint8_t *key, size_t len, int64_t count) {
-    size_t need = TALLY_JSON_WINDOW_MAX(len) + TALLY_WINDOW_OUTPUT_KEY_MAX(len);
-    if (need > c->cap) {
-        char *j = realloc(c->buf, need);
-        if (!j) return 0;
-        c->buf = j;
-        c->cap = need;
-    }
-    return c->conf->window_size_ms > 0 ? tally_json_window_entry(c->buf, key, len, c->conf->window_size_ms, count)
-                                       : tally_json_word_count(c->buf, key, len, count);
-}
-
 static void print_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
-    size_t jl = format_value(opaque, key, len, count);
+    print_ctx_t *c = opaque;
+    const void *k;
+    size_t kl;
+    size_t jl = tally_output_record(c->conf, key, (uint32_t)len, count, &c->buf, &c->cap, &k, &kl);
     if (!jl) return;
-    fwrite(((print_ctx_t *)opaque)->buf, 1, jl, stdout);
+    fwrite(c->buf, 1, jl, stdout);
     fputc('\n', stdout);
 }
 
@@ -252,32 +232,14 @@ static void print_console(tally_epoch_t *ep) {
 /* append: a closed window's final count, read from the state, into the epoch's output list. */
 static void closed_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
     tally_epoch_t *ep = opaque;
-    size_t need = 12 + len;
-    if (ep->closed_oom) return;
-    if (ep->closed_len + need > ep->closed_cap) {
-        size_t cap = ep->closed_cap ? ep->closed_cap : 65536;
-        while (cap < ep->closed_len + need) cap *= 2;
-        uint8_t *n = realloc(ep->closed, cap);
-        if (!n) {
-            ep->closed_oom = true;
-            return;
-        }
-        ep->closed = n;
-        ep->closed_cap = cap;
-    }
-    uint32_t l = (uint32_t)len;
-    memcpy(ep->closed + ep->closed_len, &l, 4);
-    memcpy(ep->closed + ep->closed_len + 4, &count, 8);
-    memcpy(ep->closed + ep->closed_len + 12, key, len);
-    ep->closed_len += need;
-    ep->closed_n++;
+    if (!ep->closed_oom && !tally_changes_add(&ep->closed, key, (uint32_t)len, count)) ep->closed_oom = true;
 }
 
 /* The windows W(e) closed: which state keys the epoch deletes and, in append mode, their final
  * counts as its output. They were final before the epoch began: W(e) dropped every record of
  * theirs since, and the state holds everything up to the last epoch. False on a failure. */
 static bool close_windows(tally_epoch_t *ep) {
-    ep->closed_len = ep->closed_n = 0;
+    tally_changes_clear(&ep->closed);
     ep->closed_oom = false;
     ep->closing = tally_evtime_closed_range(&ep->time, ep->state, ep->close_begin, ep->close_end);
     if (!ep->closing || ep->conf->output_mode != TALLY_OUTPUT_APPEND) return true;
@@ -300,15 +262,15 @@ static bool produce_closed(tally_epoch_t *ep, tally_txn_failure_t *f) {
     uint32_t len;
     int64_t count;
     bool ok = true;
-    for (size_t off = 0; ok && list_next(ep->closed, ep->closed_len, &off, &key, &len, &count);) {
-        size_t jl = format_value(&c, key, len, count);
-        char *kp = c.buf + jl;
-        size_t kl = jl ? tally_window_output_key(kp, key, len) : 0;
+    for (size_t off = 0; ok && tally_changes_next(&ep->closed, &off, &key, &len, &count);) {
+        const void *k;
+        size_t kl;
+        size_t jl = tally_output_record(ep->conf, key, len, count, &c.buf, &c.cap, &k, &kl);
         for (;;) {
-            rd_kafka_resp_err_t err = jl && kl ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(kp, kl),
-                                                                   RD_KAFKA_V_VALUE(c.buf, jl),
-                                                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
-                                               : RD_KAFKA_RESP_ERR__FAIL;
+            rd_kafka_resp_err_t err = jl ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(k, kl),
+                                                             RD_KAFKA_V_VALUE(c.buf, jl),
+                                                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                                         : RD_KAFKA_RESP_ERR__FAIL;
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rd_kafka_poll(rk, 10);
                 continue;
@@ -316,7 +278,7 @@ static bool produce_closed(tally_epoch_t *ep, tally_txn_failure_t *f) {
             if (err) {
                 f->status = TALLY_EXIT_ERROR;
                 snprintf(f->why, sizeof(f->why), "producing the closed windows of epoch %" PRIu64 " failed: %s",
-                         ep->epoch, jl && kl ? rd_kafka_err2str(err) : "out of memory");
+                         ep->epoch, jl ? rd_kafka_err2str(err) : "out of memory");
                 ok = false;
             }
             break;
@@ -386,7 +348,7 @@ static tally_txn_class_t commit_output(tally_epoch_t *ep, rd_kafka_topic_partiti
     }
     if (ep->files) return commit_files(ep, offsets, f);
     if (!tally_txn_producer(ep->txn)) print_console(ep);
-    else if (ep->closed_n && !produce_closed(ep, f)) return TALLY_TXN_ABORTABLE;
+    else if (ep->closed.n && !produce_closed(ep, f)) return TALLY_TXN_ABORTABLE;
     return tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, f);
 }
 
@@ -398,7 +360,7 @@ static int store(tally_epoch_t *ep) {
         const uint8_t *word;
         uint32_t len;
         int64_t count;
-        for (size_t off = 0; tally_out_next(&ep->pipe->workers[w], &off, &word, &len, &count);)
+        for (size_t off = 0; tally_changes_next(&ep->pipe->workers[w].out, &off, &word, &len, &count);)
             tally_state_batch_put_count(b, word, len, count);
     }
     if (ep->closing)
@@ -482,7 +444,7 @@ static void finish(tally_epoch_t *ep) {
     t0 = tally_mono_s();
     if (store(ep)) return;
     uint64_t late = atomic_load(&p->late_total);
-    tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = ep->conf->output_mode == TALLY_OUTPUT_APPEND ? ep->closed_n : keys,
+    tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = ep->conf->output_mode == TALLY_OUTPUT_APPEND ? ep->closed.n : keys,
                              .process_s = t_process, .commit_s = t_commit, .state_s = tally_mono_s() - t0,
                              .each_change = each_output, .each_opaque = ep, .windowed = ep->time.on,
                              .late = late - ep->late_committed, .watermark = ep->time.wm};

@@ -61,9 +61,8 @@ typedef struct tally_epoch_s {
     bool closing;                 /* the epoch in flight deletes the windows W(e) closed: */
     uint8_t close_begin[TALLY_WINDOW_KEY_PREFIX], close_end[TALLY_WINDOW_KEY_PREFIX];
     /* output.mode=append: the closed windows' final counts, the epoch's output (the workers' lists
-     * are then only its state changes), [u32 len][i64 count][key] as tally_out_next's. */
-    uint8_t *closed;
-    size_t closed_len, closed_cap, closed_n;
+     * are then only its state changes). */
+    tally_changes_t closed;
     bool closed_oom;
     uint64_t late_logged, late_committed;
     int status;                   /* TALLY_EXIT_* once FAILED */

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "tally/err.h"
+#include "tally/json.h"
 #include "tally/log.h"
 
 int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_fault_t *fault,
@@ -46,7 +47,7 @@ void tally_pipeline_term(tally_pipeline_t *p) {
         tally_worker_t *wk = &p->workers[w];
         tally_wordtab_destroy(wk->tab);
         free(wk->dirty);
-        free(wk->out);
+        free(wk->out.buf);
         free(wk->blocked);
         pthread_mutex_destroy(&wk->mu);
         pthread_cond_destroy(&wk->cv);
@@ -183,7 +184,7 @@ void tally_pipeline_kill(tally_pipeline_t *p) {
     tally_pipeline_join(p);
     for (int w = 0; w < p->nworkers; w++) {
         tally_worker_t *wk = &p->workers[w];
-        wk->out_len = wk->out_n = 0;
+        tally_changes_clear(&wk->out);
         for (size_t i = 0; i < wk->ndirty; i++) wk->dirty[i]->dirty = 0;
         wk->ndirty = 0;
     }
@@ -254,7 +255,7 @@ rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *
 
 void tally_pipeline_committed(tally_pipeline_t *p) {
     for (int i = 0; i < p->nparts; i++) p->parts[i].committed = atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed);
-    for (int w = 0; w < p->nworkers; w++) p->workers[w].out_len = p->workers[w].out_n = 0;
+    for (int w = 0; w < p->nworkers; w++) tally_changes_clear(&p->workers[w].out);
 }
 
 int tally_pipeline_seek(tally_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
@@ -292,13 +293,13 @@ int tally_pipeline_reload(tally_pipeline_t *p, tally_state_t *state) {
 
 size_t tally_pipeline_out_keys(const tally_pipeline_t *p) {
     size_t n = 0;
-    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out_n;
+    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out.n;
     return n;
 }
 
 size_t tally_pipeline_out_bytes(const tally_pipeline_t *p) {
     size_t n = 0;
-    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out_len;
+    for (int w = 0; w < p->nworkers; w++) n += p->workers[w].out.len;
     return n;
 }
 
@@ -328,4 +329,44 @@ void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v) {
         if (pt->rings && (o->rings = calloc((size_t)p->nworkers, sizeof(size_t))))
             for (int w = 0; w < p->nworkers; w++) o->rings[w] = tally_spsc_size(&pt->rings[w]);
     }
+}
+
+bool tally_changes_add(tally_changes_t *c, const uint8_t *key, uint32_t len, int64_t count) {
+    size_t need = 12 + (size_t)len;
+    if (c->len + need > c->cap) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (cap < c->len + need) cap *= 2;
+        uint8_t *b = realloc(c->buf, cap);
+        if (!b) return false;
+        c->buf = b;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, &len, 4);
+    memcpy(c->buf + c->len + 4, &count, 8);
+    memcpy(c->buf + c->len + 12, key, len);
+    c->len += need;
+    c->n++;
+    return true;
+}
+
+size_t tally_output_record(const tally_config_t *c, const uint8_t *key, uint32_t len, int64_t count, char **buf,
+                           size_t *cap, const void **okey, size_t *oklen) {
+    bool windowed = c->window_size_ms > 0;
+    size_t need = windowed ? TALLY_JSON_WINDOW_MAX(len) + TALLY_WINDOW_OUTPUT_KEY_MAX(len) : TALLY_JSON_MAX(len);
+    if (need > *cap) {
+        char *b = realloc(*buf, need);
+        if (!b) return 0;
+        *buf = b;
+        *cap = need;
+    }
+    if (!windowed) {
+        *okey = key;
+        *oklen = len;
+        return tally_json_word_count(*buf, key, len, count);
+    }
+    size_t jl = tally_json_window_entry(*buf, key, len, c->window_size_ms, count);
+    char *k = *buf + jl;
+    *okey = k;
+    *oklen = jl ? tally_window_output_key(k, key, len) : 0;
+    return *oklen ? jl : 0;
 }

@@ -27,6 +27,34 @@
 
 typedef struct tally_pipeline_s tally_pipeline_t;
 
+/* (key, count) records back to back, each [u32 len][i64 count][key bytes]: a worker's changed keys
+ * of an epoch, or the windows an epoch closed (append mode). Walk it with tally_changes_next. */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap, n;           /* bytes used, allocated; records */
+} tally_changes_t;
+
+/* Appends a record; false when out of memory (the list is unchanged). */
+bool tally_changes_add(tally_changes_t *c, const uint8_t *key, uint32_t len, int64_t count);
+static inline void tally_changes_clear(tally_changes_t *c) { c->len = c->n = 0; }
+/*   for (size_t off = 0; tally_changes_next(c, &off, &key, &len, &count);) ... */
+static inline bool tally_changes_next(const tally_changes_t *c, size_t *off, const uint8_t **key, uint32_t *len,
+                                      int64_t *count) {
+    if (*off >= c->len) return false;
+    memcpy(len, c->buf + *off, 4);
+    memcpy(count, c->buf + *off + 4, 8);
+    *key = c->buf + *off + 12;
+    *off += 12 + (size_t)*len;
+    return true;
+}
+
+/* The output record of a (key, count): its value (the plain or, with windows, the windowed JSON) at
+ * the start of *buf, grown as needed, and its Kafka key (*okey: the word itself, or "<window start>
+ * <word>" written after the value). Returns the value's length; 0 when out of memory or key is no
+ * window key. */
+size_t tally_output_record(const tally_config_t *c, const uint8_t *key, uint32_t len, int64_t count, char **buf,
+                           size_t *cap, const void **okey, size_t *oklen);
+
 /* One assigned input partition and its thread, or (input.path) one file reader thread, whose
  * "offsets" count the bytes it read. Created and joined by the control thread. */
 typedef struct tally_part_s {
@@ -67,10 +95,9 @@ typedef struct tally_worker_s {
     _Atomic uint64_t keys;        /* the table's size, published for metrics (the table is not shared) */
     tally_word_t **dirty;
     size_t ndirty, capdirty;
-    /* The epoch's changed (word, count) records: [u32 len][i64 count][bytes]. Written by the worker
-     * until it reports the epoch done, then read and emptied by control before the next epoch. */
-    uint8_t *out;
-    size_t out_len, out_cap, out_n;
+    /* The epoch's changed (word, count) records. Written by the worker until it reports the epoch
+     * done, then read and emptied by control before the next epoch. */
+    tally_changes_t out;
     uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
     size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
     uint64_t done_epoch;          /* @locality worker: last epoch it finished */
@@ -121,17 +148,6 @@ struct tally_pipeline_s {
     _Atomic uint64_t late_total;  /* (word, window) pairs dropped as late, since start */
 };
 
-/* Walks a worker's epoch list (control thread, after the worker reported the epoch done):
- *   for (size_t off = 0; tally_out_next(w, &off, &word, &len, &count);) ... */
-static inline bool tally_out_next(const tally_worker_t *w, size_t *off, const uint8_t **word, uint32_t *len,
-                                  int64_t *count) {
-    if (*off >= w->out_len) return false;
-    memcpy(len, w->out + *off, 4);
-    memcpy(count, w->out + *off + 4, 8);
-    *word = w->out + *off + 12;
-    *off += 12 + (size_t)*len;
-    return true;
-}
 
 static inline int tally_route(uint64_t hash, int nworkers) {
     return (int)(((hash >> 32) * (uint64_t)nworkers) >> 32);

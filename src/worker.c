@@ -10,7 +10,6 @@
 
 #include "pipeline.h"
 #include "tally/engine.h"
-#include "tally/json.h"
 #include "tally/log.h"
 
 /* A worker that found its rings empty sleeps on its condition variable; pushers wake it. The ring's
@@ -182,26 +181,6 @@ static bool shrink(tally_worker_t *w) {
     return true;
 }
 
-static bool out_append(tally_worker_t *w, const tally_word_t *e) {
-    size_t need = 4 + 8 + e->len;
-    if (w->out_len + need > w->out_cap) {
-        size_t cap = w->out_cap ? w->out_cap : 65536;
-        while (cap < w->out_len + need) cap *= 2;
-        uint8_t *o = realloc(w->out, cap);
-        if (!o) return false;
-        w->out = o;
-        w->out_cap = cap;
-    }
-    uint8_t *o = w->out + w->out_len;
-    uint32_t len = e->len;
-    memcpy(o, &len, 4);
-    memcpy(o + 4, &e->count, 8);
-    memcpy(o + 12, e->bytes, len);
-    w->out_len += need;
-    w->out_n++;
-    return true;
-}
-
 /* Produces one output record into the open transaction; waits while librdkafka's queue is full. */
 static bool produce(tally_worker_t *w, const void *key, size_t klen, char *json, size_t jlen) {
     tally_pipeline_t *pipe = w->pipe;
@@ -232,33 +211,21 @@ static void emit_one(tally_word_t *e, void *opaque) {
     emit_ctx_t *c = opaque;
     tally_worker_t *w = c->w;
     if (!c->ok) return;
-    if (!out_append(w, e)) {
+    if (!tally_changes_add(&w->out, e->bytes, e->len, e->count)) {
         tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
         c->ok = false;
         return;
     }
     /* append: the output is the windows the watermark closed, which control reads from the state. */
     if (!w->pipe->producer || w->pipe->conf->output_mode == TALLY_OUTPUT_APPEND) return;
-    bool windowed = w->pipe->conf->window_size_ms > 0;
-    size_t need = windowed ? TALLY_JSON_WINDOW_MAX(e->len) + TALLY_WINDOW_OUTPUT_KEY_MAX(e->len) : TALLY_JSON_MAX(e->len);
-    if (need > c->json_cap) {
-        char *j = realloc(c->json, need);
-        if (!j) {
-            tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
-            c->ok = false;
-            return;
-        }
-        c->json = j;
-        c->json_cap = need;
-    }
-    if (!windowed) {
-        size_t jl = tally_json_word_count(c->json, e->bytes, e->len, e->count);
-        c->ok = produce(w, e->bytes, e->len, c->json, jl);
+    const void *key;
+    size_t kl;
+    size_t jl = tally_output_record(w->pipe->conf, e->bytes, e->len, e->count, &c->json, &c->json_cap, &key, &kl);
+    if (!jl) {
+        tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+        c->ok = false;
         return;
     }
-    size_t jl = tally_json_window_entry(c->json, e->bytes, e->len, w->pipe->conf->window_size_ms, e->count);
-    char *key = c->json + jl;
-    size_t kl = tally_window_output_key(key, e->bytes, e->len);
     c->ok = produce(w, key, kl, c->json, jl);
 }
 
