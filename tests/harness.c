@@ -751,7 +751,7 @@ void th_produce_words(const char *topic, long n, unsigned long long seed, int vo
         size_t len = 0;
         int words = 1 + (int)(r % 8);
         for (int w = 0; w < words; w++) {
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            th_xorshift(&r);
             len += (size_t)snprintf(line + len, sizeof(line) - len, "%sw%llu", w ? " " : "", (r >> 16) % (unsigned)vocab);
         }
         if (truth) th_counts_add_line(truth, line, len);
@@ -1007,10 +1007,10 @@ static void *feeder_main(void *arg) {
     while (!f->stop) {
         for (int i = 0; i < f->burst && !f->stop; i++) {
             size_t n = 0;
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            th_xorshift(&r);
             int words = 1 + (int)(r % (unsigned)f->max_words);
             for (int w = 0; w < words && n + 40 < sizeof(line); w++) {
-                r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+                th_xorshift(&r);
                 n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%llu", w ? " " : "", f->prefix,
                                       (r >> 20) % (unsigned)f->vocab);
             }

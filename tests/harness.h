@@ -65,6 +65,14 @@ void th_add_partitions(const char *topic, int total);
 rd_kafka_t *th_producer(void);
 void th_produce(rd_kafka_t *p, const char *topic, int32_t partition, const void *key, size_t klen,
                 const void *val, size_t vlen);
+/* The tests' pseudo-random numbers (xorshift64): the next value of *state (never 0). */
+static inline unsigned long long th_xorshift(unsigned long long *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
 /* th_produce with the record's timestamp (CreateTime, ms since the epoch). */
 void th_produce_at(rd_kafka_t *p, const char *topic, int32_t partition, const void *val, size_t vlen, int64_t ts);
 void th_flush_destroy(rd_kafka_t *p);

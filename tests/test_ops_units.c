@@ -57,7 +57,7 @@ static void test_topk_exact(void) {
     for (int epoch = 0; epoch < 200; epoch++) {
         memset(changed, 0, sizeof(changed));
         for (int j = 0; j < 300; j++) {
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            th_xorshift(&r);
             /* a drifting skew: late epochs favour other words, so the top set changes over time */
             double u = (double)(r % 1000000) / 1e6;
             int w = (int)(pow(u, 3.0) * VOCAB);

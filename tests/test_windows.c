@@ -40,12 +40,7 @@
 #define VOCAB 40
 
 static unsigned long long rng = 0x9E3779B97F4A7C15ULL;
-static unsigned long long next_rand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static unsigned long long next_rand(void) { return th_xorshift(&rng); }
 
 static int64_t size_ms, slide_ms;
 static bool complete; /* no watermark: late records count, and counts repeat */

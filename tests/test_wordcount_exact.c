@@ -7,12 +7,7 @@
 #include "harness.h"
 
 static unsigned long long rng = 88172645463325252ULL;
-static unsigned long long next_rand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+static unsigned long long next_rand(void) { return th_xorshift(&rng); }
 
 static const char *const specials[] = {
     "Hello", "hello", "World!", "cat", "dog", "\"quoted\"", "back\\slash", "tab\tinside", "caf\xc3\xa9",
