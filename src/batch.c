@@ -38,7 +38,7 @@ void tally_batch_builder_term(tally_batch_builder_t *bb) {
     bb->cur = NULL;
 }
 
-bool tally_batch_builder_add(tally_batch_builder_t *bb, uint64_t hash, const uint8_t *word, uint32_t len) {
+bool tally_batch_builder_add_n(tally_batch_builder_t *bb, uint64_t hash, const uint8_t *word, uint32_t len, uint32_t n) {
     size_t need = tally_rec_size(len);
     tally_batch_t *b = bb->cur;
     if (!b) {
@@ -53,7 +53,8 @@ bool tally_batch_builder_add(tally_batch_builder_t *bb, uint64_t hash, const uin
         if (!at) break;
         tally_rec_t *r = tally_batch_rec(b, at - 1);
         if (r->hash == hash && r->len == len && memcmp(r->bytes, word, len) == 0) {
-            r->delta++;
+            if (r->delta > UINT32_MAX - n) return false; /* a new batch takes it */
+            r->delta += n;
             return true;
         }
         slot = (slot + 1) & mask;
@@ -62,7 +63,7 @@ bool tally_batch_builder_add(tally_batch_builder_t *bb, uint64_t hash, const uin
     tally_rec_t *r = tally_batch_rec(b, b->used);
     r->hash = hash;
     r->len = len;
-    r->delta = 1;
+    r->delta = n;
     memcpy(r->bytes, word, len);
     bb->index[slot] = b->used + 1;
     b->used += (uint32_t)need;

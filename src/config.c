@@ -61,6 +61,7 @@ _Static_assert(sizeof(tally_output_format_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_parquet_codec_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_event_time_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(tally_watermark_policy_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(tally_topology_t) == sizeof(int), "enum size");
 
 static const char *const sink_values[] = {"kafka", "console", "files", NULL};
 static const char *const format_values[] = {"jsonl", "csv", "parquet", NULL};
@@ -72,6 +73,7 @@ static const char *const event_time_values[] = {"record", "processing", NULL};
 static const char *const watermark_policy_values[] = {"max", "min", NULL};
 static const char *const start_values[] = {"earliest", "latest", NULL};
 static const char *const clean_values[] = {"off", "delete", "archive", NULL};
+static const char *const topology_values[] = {"single", "distributed", NULL};
 /* In tally_log_level_t order; parsed by tally_log_level_parse(). */
 static const char *const log_level_values[] = {"error", "warn", "info", "debug", NULL};
 
@@ -233,6 +235,24 @@ static const prop_t props[] = {
         "no HTTP endpoint", http_listen, "Address of the HTTP endpoint for metrics and health."),
     STR("progress.topic", 0, NULL, check_topic, TOPIC_ALLOWED, "no progress records",
         progress_topic, "Topic that receives a progress record after each trigger."),
+    ENUM("topology", "single", topology_values, NULL, topology,
+         "single: one instance counts the whole input (a second one with the same application.id "
+         "fences the first); distributed: any number of instances with the same application.id, each "
+         "with its own instance.id and state.dir, share the work through Kafka: words go through the "
+         "internal topic <application.id>-repartition to the instance that counts them, whose state is "
+         "kept in the compacted <application.id>-changelog (docs/scaling.md). Needs sink=kafka, "
+         "exactly_once and output.mode=update."),
+    STR("instance.id", 0, NULL, check_app_id, "letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
+        "the host name and a hash of state.dir", instance_id,
+        "With topology=distributed: this instance's name, distinct per instance (it names the "
+        "transactional producer and the static group member, so a second instance with the same "
+        "instance.id fences the first)."),
+    INT("repartition.partitions", "32", 1, 10000, repartition_partitions,
+        "With topology=distributed: partitions of the internal topics, fixed when tally first creates "
+        "them; no more instances than this count words at once."),
+    INT("internal.replication.factor", "-1", -1, 32767, internal_replication,
+        "With topology=distributed: replication factor of the internal topics when tally creates "
+        "them; -1 takes the broker's default.replication.factor."),
 };
 #define PROPS_CNT (sizeof(props) / sizeof(props[0]))
 
@@ -1132,6 +1152,19 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
         strcmp(conf->progress_topic, conf->output_topic) == 0) {
         seterr(errstr, errstr_size, "progress.topic and output.topic are both \"%s\"", conf->output_topic);
         return TALLY_ECONFIG;
+    }
+    if (conf->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        const char *why = conf->input_path                       ? "input.path (files are read by one instance)"
+                          : conf->sink != TALLY_SINK_KAFKA        ? "sink=kafka (the internal topics join the output's transaction)"
+                          : conf->guarantee != TALLY_EXACTLY_ONCE ? "processing.guarantee=exactly_once"
+                          : conf->output_mode != TALLY_OUTPUT_UPDATE ? "output.mode=update"
+                          : conf->window_size_ms > 0              ? "no windows (window.size.ms=0): windows are not built for it yet"
+                          : conf->state_rebuild                    ? "no state.rebuild (an instance restores its state from the changelog)"
+                                                                   : NULL;
+        if (why) {
+            seterr(errstr, errstr_size, "topology=distributed needs %s", why);
+            return TALLY_ECONFIG;
+        }
     }
     if (conf->guarantee == TALLY_EXACTLY_ONCE && conf->transaction_timeout_ms <= conf->trigger_interval_ms) {
         seterr(errstr, errstr_size,

@@ -12,11 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
+#include <xxhash.h>
 
 #include "epoch.h"
 #include "ops/observe.h"
 #include "pipeline.h"
 #include "recover.h"
+#include "scaleout.h"
 #include "tally/crashpoint.h"
 #include "tally/err.h"
 #include "tally/fault.h"
@@ -39,6 +41,7 @@ struct tally_engine_s {
     tally_state_t *state;
     tally_filesink_t *files;      /* sink=files, else NULL */
     tally_filesource_t *source;   /* input.path, else NULL (and no consumer) */
+    tally_trim_t *trim;           /* topology=distributed: trims the repartition topic */
     tally_pipeline_t pipe;
     tally_epoch_t ep;
     tally_obs_t *obs;
@@ -143,6 +146,13 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
         } else rd_kafka_assign(rk, NULL);
         return;
     }
+    /* distributed: the tables may hold counts of repartition partitions that left, which their next
+     * owner moves on: drop them (the state store is read again on a miss). */
+    if (going_on && !assign && eng->conf.topology == TALLY_TOPOLOGY_DISTRIBUTED && tally_pipeline_reload(&eng->pipe, eng->state)) {
+        tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot reload the state after a revocation");
+        stopped_by_failure(eng);
+        going_on = false;
+    }
     /* Partitions that stay, at their committed offsets, and (on assign) the new ones after them. */
     rd_kafka_topic_partition_list_t *keep = tally_pipeline_offsets(&eng->pipe, false, assign ? NULL : parts);
     rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_copy(keep);
@@ -192,7 +202,8 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     /* A static member that rejoins gets its old assignment back without a rebalance, so partitions
      * added while this instance was down would never be assigned: rejoin, but not in a storm while a
      * predecessor being fenced still holds some. */
-    int missing = assign ? tally_kafka_unassigned(rk, eng->conf.input_topics, eng->conf.input_topic_cnt) : 0;
+    int missing = assign && eng->conf.topology == TALLY_TOPOLOGY_SINGLE
+                      ? tally_kafka_unassigned(rk, eng->conf.input_topics, eng->conf.input_topic_cnt) : 0;
     if (missing > 0 && !eng->rejoin && (!eng->rejoined_at || uv_now(&eng->loop) - eng->rejoined_at > 10000)) {
         tally_warn("%d partition(s) of the input topics are not assigned to this instance (added while it was "
                    "down?): rejoining the group", missing);
@@ -201,6 +212,21 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
 }
 
 /* ---- the loop ---- */
+
+/* The input topics and, distributed, the repartition topic: one group reads both stages. */
+static int subscribe_topics(tally_engine_t *eng) {
+    const tally_config_t *c = &eng->conf;
+    if (c->topology == TALLY_TOPOLOGY_SINGLE) return tally_kafka_subscribe(eng->consumer, c->input_topics, c->input_topic_cnt);
+    char repartition[300];
+    tally_scaleout_topic(c, false, repartition, sizeof(repartition));
+    char **topics = calloc((size_t)c->input_topic_cnt + 1, sizeof(char *));
+    if (!topics) return TALLY_ENOMEM;
+    memcpy(topics, c->input_topics, (size_t)c->input_topic_cnt * sizeof(char *));
+    topics[c->input_topic_cnt] = repartition;
+    int r = tally_kafka_subscribe(eng->consumer, topics, c->input_topic_cnt + 1);
+    free(topics);
+    return r;
+}
 
 /* The written order: the last epoch committed and the threads joined, the group left, nothing open. */
 static void shutdown_engine(tally_engine_t *eng) {
@@ -246,7 +272,7 @@ static void on_poll(uv_timer_t *t) {
         eng->rejoin = false;
         eng->rejoined_at = uv_now(&eng->loop);
         rd_kafka_unsubscribe(eng->consumer);
-        if (tally_kafka_subscribe(eng->consumer, eng->conf.input_topics, eng->conf.input_topic_cnt))
+        if (subscribe_topics(eng))
             tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "cannot subscribe again");
         stopped_by_failure(eng);
     }
@@ -265,6 +291,7 @@ static void on_poll(uv_timer_t *t) {
         stopped_by_failure(eng);
     }
     if (eng->st != ENG_STOPPED && tally_txn_producer(eng->txn)) rd_kafka_poll(tally_txn_producer(eng->txn), 0);
+    if (eng->trim) tally_trim_poll(eng->trim);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -297,6 +324,12 @@ static int open_state(tally_engine_t *eng) {
     uint64_t epoch = tally_state_epoch(eng->state);
     tally_info("state %s: %s, last committed epoch %" PRIu64, dir, tally_state_is_fresh(eng->state) ? "new" : "recovered",
                epoch);
+    int r = tally_scaleout_check_state(&eng->conf, eng->state, err, sizeof(err));
+    if (r) {
+        tally_err("%s", err);
+        tally_fault_raise(&eng->fault, TALLY_EXIT_USAGE, "%s", err);
+        return r;
+    }
     if (eng->conf.sink == TALLY_SINK_FILES) {
         if (tally_filesink_open(&eng->conf, &eng->files, err, sizeof(err))) {
             tally_err("%s", err);
@@ -307,7 +340,7 @@ static int open_state(tally_engine_t *eng) {
         if (tally_filesink_epoch(eng->files) > epoch) epoch = tally_filesink_epoch(eng->files);
     }
     if (eng->conf.input_path) {
-        int r = recover_files(eng); /* logs its reason */
+        r = recover_files(eng); /* logs its reason */
         if (r) return r;
         if ((r = tally_filesource_open(&eng->conf, eng->state, &eng->source, err, sizeof(err)))) {
             tally_err("%s", r == TALLY_ENOMEM ? "out of memory" : err);
@@ -375,7 +408,11 @@ static int subscribe(tally_engine_t *eng) {
         if (r) return r;
     }
     rd_kafka_poll_set_consumer(eng->consumer);
-    return tally_kafka_subscribe(eng->consumer, c->input_topics, c->input_topic_cnt);
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        if (!(eng->trim = tally_trim_new(eng->consumer, c))) return TALLY_ENOMEM;
+        eng->ep.trim = eng->trim;
+    }
+    return subscribe_topics(eng);
 }
 
 int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *errstr, size_t errstr_size) {
@@ -395,7 +432,30 @@ int tally_engine_new(tally_engine_t **out, const tally_config_t *conf, char *err
         tally_engine_destroy(eng);
         return TALLY_ENOMEM;
     }
-    snprintf(eng->txn_id, sizeof(eng->txn_id), "%s-tally", c->application_id);
+    if (c->topology == TALLY_TOPOLOGY_SINGLE && c->instance_id) {
+        tally_warn("instance.id=%s has no effect with topology=single", c->instance_id);
+        free(c->instance_id);
+        c->instance_id = NULL;
+    }
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED && !c->instance_id && (c->instance_id = malloc(300))) {
+        /* The host and where its state lives: distinct per instance, the same across restarts. */
+        char host[256] = "host", *abs = realpath(c->state_dir, NULL);
+        gethostname(host, sizeof(host) - 1);
+        for (char *h = host; *h; h++)
+            if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '-' || *h == '.'))
+                *h = '_';
+        const char *dir = abs ? abs : c->state_dir;
+        snprintf(c->instance_id, 300, "%.200s-%08x", host, (unsigned)XXH3_64bits(dir, strlen(dir)));
+        free(abs);
+    }
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED && !c->instance_id) {
+        snprintf(errstr, errstr_size, "out of memory");
+        tally_engine_destroy(eng);
+        return TALLY_ENOMEM;
+    }
+    /* Distributed: one transactional producer and one static group member per instance. */
+    if (c->instance_id) snprintf(eng->txn_id, sizeof(eng->txn_id), "%s-tally-%s", c->application_id, c->instance_id);
+    else snprintf(eng->txn_id, sizeof(eng->txn_id), "%s-tally", c->application_id);
     eng->hooks = (tally_kafka_hooks_t){.conf = c, .fault = &eng->fault, .rebalance = on_rebalance,
                                        .rebalance_opaque = eng};
     tally_epoch_init(&eng->ep, c, &eng->pipe, NULL, NULL, 0);
@@ -412,6 +472,8 @@ static void close_cb(uv_handle_t *h, void *arg) {
 int tally_engine_run(tally_engine_t *eng) {
     tally_log_set_thread("ctl");
     const tally_config_t *c = &eng->conf;
+    if (c->instance_id)
+        tally_info("topology=distributed instance.id=%s repartition.partitions=%d", c->instance_id, c->repartition_partitions);
     tally_info("starting: application.id=%s input=%s%s output=%s sink=%s guarantee=%s workers=%d trigger=%d ms",
                c->application_id, c->input_path ? c->input_path : c->input_topics[0], c->input_topic_cnt > 1 ? ",..." : "",
                c->output_topic ? c->output_topic : c->output_path ? c->output_path : "-", tally_config_sink_name(c->sink),
@@ -485,6 +547,7 @@ void tally_engine_destroy(tally_engine_t *eng) {
     else if (eng->state) tally_warn("state.dir is short of room: leaving the store to the process exit");
     tally_filesink_close(eng->files);
     tally_filesource_close(eng->source);
+    tally_trim_destroy(eng->trim);
     tally_obs_destroy(eng->obs);
     uv_loop_close(&eng->loop);
     tally_fault_term(&eng->fault);

@@ -80,7 +80,8 @@ int tally_epoch_start_pipeline(tally_epoch_t *ep) {
         tally_err("%s", err);
         return r;
     }
-    return tally_pipeline_start(ep->pipe, ep->state, tally_txn_producer(ep->txn), tally_txn_topic(ep->txn), ep->epoch);
+    return tally_pipeline_start(ep->pipe, ep->state, tally_txn_producer(ep->txn), tally_txn_topic(ep->txn),
+                                tally_txn_repartition(ep->txn), tally_txn_changelog(ep->txn), ep->epoch);
 }
 
 void tally_epoch_term(tally_epoch_t *ep) {
@@ -372,6 +373,18 @@ static int store(tally_epoch_t *ep) {
                                       atomic_load_explicit(&ep->pipe->parts[i].cut, memory_order_relaxed));
     tally_state_batch_put_epoch(b, ep->epoch);
     char err[512];
+    if (ep->trim) {
+        /* distributed: where a restore of this state would start reading the changelog. */
+        rd_kafka_topic_partition_list_t *parts = tally_pipeline_offsets(ep->pipe, true, NULL);
+        int r = tally_scaleout_store_positions(ep->consumer, ep->conf, parts, b, err, sizeof(err));
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (r) {
+            tally_state_batch_destroy(b);
+            tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s; epoch %" PRIu64 " is committed in Kafka and the next owner of "
+                             "its partitions restores it from the changelog", err, ep->epoch);
+            return r;
+        }
+    }
     tally_crashpoint_soon("mid_state_write", ep->epoch, 0);
     int r = tally_state_batch_write(ep->state, b, err, sizeof(err));
     tally_state_batch_destroy(b);
@@ -463,6 +476,11 @@ static void finish(tally_epoch_t *ep) {
         tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated", rec.epoch, rec.lines,
                    rec.keys);
     tally_pipeline_committed(p);
+    if (ep->trim) {
+        rd_kafka_topic_partition_list_t *done = tally_pipeline_offsets(p, false, NULL);
+        tally_trim_request(ep->trim, done);
+        rd_kafka_topic_partition_list_destroy(done);
+    }
     if (ep->source && ep->plan.epoch == ep->epoch) {
         tally_filesource_committed(ep->source, &ep->plan);
         p->plan = NULL;

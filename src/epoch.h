@@ -23,6 +23,7 @@
 #include "ops/observe.h"
 #include "evtime.h"
 #include "pipeline.h"
+#include "scaleout.h"
 #include "tally/config.h"
 #include "tally/filesink.h"
 #include "tally/filesource.h"
@@ -51,6 +52,7 @@ typedef struct tally_epoch_s {
     tally_filesource_t *source;   /* input.path: epochs read planned files (consumer is NULL) */
     tally_file_plan_t plan;       /* input.path: the files of the epoch in flight */
     tally_obs_t *obs;             /* NULL: only the log line */
+    tally_trim_t *trim;           /* topology=distributed: the repartition topic's trimming, else NULL */
     uint64_t epoch;               /* last epoch started */
     uint64_t committed;           /* last epoch committed (and stored) */
     uint64_t commits, aborts;

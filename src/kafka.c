@@ -79,8 +79,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
             tally_fault_raise(h->fault, TALLY_EXIT_ERROR, TALLY_KAFKA_SELF_FENCED ": %s", buf);
         else if (fenced)
             tally_fault_raise(h->fault, TALLY_EXIT_FENCED,
-                              "fenced: another tally instance with application.id=%s took over (%s)",
-                              h->conf->application_id, buf);
+                              "fenced: another tally instance with application.id=%s%s%s took over (%s)",
+                              h->conf->application_id, h->conf->instance_id ? " and instance.id=" : "",
+                              h->conf->instance_id ? h->conf->instance_id : "", buf);
         else
             tally_fault_raise(h->fault, TALLY_EXIT_ERROR, "fatal Kafka error: %s", buf);
         return;
@@ -261,4 +262,104 @@ int tally_kafka_subscribe(rd_kafka_t *consumer, char *const *topics, int ntopics
         return TALLY_EKAFKA;
     }
     return 0;
+}
+
+rd_kafka_t *tally_kafka_reader_new(const tally_config_t *conf, const char *group, char *errstr, size_t n) {
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    int r = tally_kafka_conf_common(conf, c, errstr, n);
+    const char *const kv[][2] = {
+        {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"}, {"auto.offset.reset", "error"},
+        {"enable.auto.commit", "false"},       {"group.id", group},
+    };
+    for (size_t i = 0; !r && i < sizeof(kv) / sizeof(kv[0]); i++) r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, n);
+    if (r) {
+        rd_kafka_conf_destroy(c);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, n);
+    if (!rk) rd_kafka_conf_destroy(c);
+    return rk;
+}
+
+static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type) {
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (ev && rd_kafka_event_type(ev) != type) {
+        rd_kafka_event_destroy(ev);
+        ev = NULL;
+    }
+    return ev;
+}
+
+int tally_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication,
+                             const char *const (*configs)[2], int nconfigs, bool *existed, char *errstr, size_t n) {
+    *existed = false;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, replication, errstr, n);
+    if (!nt) return TALLY_EKAFKA;
+    for (int i = 0; i < nconfigs; i++) rd_kafka_NewTopic_set_config(nt, configs[i][0], configs[i][1]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    const char *why = "timed out";
+    if (ev) {
+        size_t cnt = 0;
+        const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        e = rd_kafka_event_error(ev) ? rd_kafka_event_error(ev) : cnt ? rd_kafka_topic_result_error(res[0]) : 0;
+        why = rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : cnt ? rd_kafka_topic_result_error_string(res[0]) : "";
+    }
+    int r = 0;
+    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) *existed = true;
+    else if (e) {
+        snprintf(errstr, n, "cannot create topic %s: %s", topic, why && *why ? why : rd_kafka_err2str(e));
+        r = TALLY_EKAFKA;
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    return r;
+}
+
+int tally_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, char *out, size_t outsz, char *errstr,
+                             size_t n) {
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT);
+    int r = 0;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(errstr, n, "cannot read the configuration of topic %s: %s", topic,
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        r = TALLY_EKAFKA;
+    } else {
+        size_t cnt = 0, ncfg = 0;
+        const rd_kafka_ConfigResource_t **rs =
+            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &cnt);
+        const rd_kafka_ConfigEntry_t **cfg = cnt ? rd_kafka_ConfigResource_configs(rs[0], &ncfg) : NULL;
+        snprintf(out, outsz, "?");
+        for (size_t i = 0; i < ncfg; i++)
+            if (strcmp(rd_kafka_ConfigEntry_name(cfg[i]), name) == 0 && rd_kafka_ConfigEntry_value(cfg[i]))
+                snprintf(out, outsz, "%s", rd_kafka_ConfigEntry_value(cfg[i]));
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    return r;
+}
+
+int tally_kafka_partition_count(rd_kafka_t *rk, const char *topic, int *cnt, char *errstr, size_t n) {
+    rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t e;
+    /* A topic another client just created may take a moment to reach every broker's metadata. */
+    double deadline = tally_mono_s() + 30;
+    do {
+        const struct rd_kafka_metadata *md = NULL;
+        e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+        if (!e) e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        if (!e) *cnt = md->topics[0].partition_cnt;
+        if (md) rd_kafka_metadata_destroy(md);
+        if (e) nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    } while (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && tally_mono_s() < deadline);
+    rd_kafka_topic_destroy(t);
+    if (e) snprintf(errstr, n, "cannot read the metadata of topic %s: %s", topic, rd_kafka_err2str(e));
+    return e ? TALLY_EKAFKA : 0;
 }

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* A partition thread: drains its partition's fetch queue, splits lines into words, hashes each word
  * (XXH3) to the worker that owns it, and answers epoch requests with a cut and barriers. */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <xxhash.h>
 
 #include "pipeline.h"
+#include "scaleout.h"
 #include "tally/clock.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 #include "tally/tokenize.h"
 
 #define CONSUME_BATCH 512
+#define STAGE1_MAX_WORDS 500000 /* distinct words a stage-1 partition sums before it asks for a trigger */
 
 static void nap_us(long us) {
     struct timespec ts = {0, us * 1000};
@@ -44,11 +49,11 @@ bool tally_part_flush(tally_part_t *p) {
     return true;
 }
 
-bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len) {
+bool tally_part_add_n(tally_part_t *p, const uint8_t *word, size_t len, uint32_t n) {
     tally_pipeline_t *pipe = p->pipe;
     uint64_t h = XXH3_64bits(word, len);
     int w = tally_route(h, pipe->nworkers);
-    while (!tally_batch_builder_add(&p->builders[w], h, word, (uint32_t)len)) {
+    while (!tally_batch_builder_add_n(&p->builders[w], h, word, (uint32_t)len, n)) {
         tally_batch_t *b = tally_batch_builder_take(&p->builders[w]);
         if (!b) {
             tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in input thread %s[%d]", p->topic,
@@ -74,8 +79,65 @@ bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t
     return true;
 }
 
+/* Stage 1, a word of the input: summed until the barrier. */
+static bool stage1_add(tally_part_t *p, const uint8_t *word, size_t len) {
+    uint64_t h = XXH3_64bits(word, len);
+    tally_word_t *e = tally_wordtab_find(p->agg, h, word, (uint32_t)len);
+    if (!e && !(e = tally_wordtab_insert(p->agg, h, word, (uint32_t)len, 0))) {
+        tally_fault_raise(p->pipe->fault, TALLY_EXIT_ERROR, "out of memory in input thread %s[%d]", p->topic,
+                          (int)p->partition);
+        return false;
+    }
+    e->count++;
+    return true;
+}
+
+typedef struct {
+    tally_part_t *p;
+    bool ok;
+} stage1_ctx_t;
+
+static void stage1_send(tally_word_t *e, void *opaque) {
+    stage1_ctx_t *c = opaque;
+    if (!c->ok) return;
+    tally_pipeline_t *pipe = c->p->pipe;
+    char v[24];
+    int vl = snprintf(v, sizeof(v), "%" PRId64, e->count);
+    c->ok = tally_pipeline_produce(pipe, pipe->repartition, tally_scaleout_partition(e->hash, pipe->conf->repartition_partitions),
+                                   e->bytes, e->len, v, (size_t)vl);
+}
+
+/* Stage 1 at the barrier: the epoch's (word, delta) sums into the open transaction, each to the
+ * repartition partition that owns the word. */
+static bool stage1_flush(tally_part_t *p) {
+    stage1_ctx_t c = {.p = p, .ok = true};
+    tally_wordtab_foreach(p->agg, stage1_send, &c);
+    tally_wordtab_clear(p->agg);
+    return c.ok;
+}
+
+/* Stage 2, a repartition record: key = word, value = its delta in decimal. */
+static bool stage2_add(tally_part_t *p, const rd_kafka_message_t *m) {
+    char v[24];
+    char *end = NULL;
+    size_t vl = m->payload && m->len < sizeof(v) ? m->len : 0;
+    memcpy(v, m->payload ? m->payload : "", vl);
+    v[vl] = '\0';
+    long long d = vl ? strtoll(v, &end, 10) : 0;
+    if (!m->key || !m->key_len || !vl || *end || d <= 0) {
+        tally_fault_raise(p->pipe->fault, TALLY_EXIT_ERROR, "%s[%d] offset %lld is not a (word, count) record of tally's "
+                          "stage 1: was the topic written by something else?", p->topic, (int)p->partition,
+                          (long long)m->offset);
+        return false;
+    }
+    for (; d > 0; d -= UINT32_MAX)
+        if (!tally_part_add_n(p, m->key, m->key_len, d > UINT32_MAX ? UINT32_MAX : (uint32_t)d)) return false;
+    return true;
+}
+
 bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final) {
     tally_pipeline_t *pipe = p->pipe;
+    if (p->agg && !stage1_flush(p)) return false;
     if (!tally_part_flush(p)) return false;
     atomic_store_explicit(&p->cut_max_ts, p->max_ts, memory_order_relaxed);
     atomic_store_explicit(&p->cut_last_input, p->last_input, memory_order_relaxed);
@@ -121,7 +183,8 @@ static bool count_line(tally_part_t *p, const rd_kafka_message_t *m, uint64_t *w
     }
     tally_tokenizer_init(&t, m->payload, m->payload ? m->len : 0);
     while (tally_tokenizer_next_counted(&t, max, &word, &len, dropped)) {
-        if (!(p->wkey ? tally_part_add_at(p, word, len, ts) : tally_part_add(p, word, len))) return false;
+        if (!(p->wkey ? tally_part_add_at(p, word, len, ts) : p->agg ? stage1_add(p, word, len) : tally_part_add(p, word, len)))
+            return false;
         (*words)++;
     }
     return true;
@@ -175,13 +238,21 @@ void *tally_part_main(void *arg) {
             rd_kafka_message_t *m = msgs[i];
             if (m->err) consume_error(p, m);
             else if (ok && m->offset >= p->next_offset) {
-                ok = count_line(p, m, &words, &dropped);
-                lines++;
+                if (p->stage2) ok = stage2_add(p, m);
+                else {
+                    ok = count_line(p, m, &words, &dropped);
+                    lines++;
+                }
                 p->next_offset = m->offset + 1;
             }
             rd_kafka_message_destroy(m);
         }
         if (!ok) break;
+        /* Stage 1 holds its sums until the barrier: a large table asks for an early trigger. */
+        if (p->agg && tally_wordtab_size(p->agg) > STAGE1_MAX_WORDS && !atomic_load(&pipe->epoch_wanted)) {
+            atomic_store(&pipe->epoch_wanted, true);
+            pipe->wake(pipe->wake_opaque);
+        }
         if (n > 0) {
             if (!tally_part_flush(p)) break;
             atomic_store_explicit(&p->seen, p->next_offset, memory_order_release);

@@ -9,9 +9,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "tally/engine.h"
 #include "tally/err.h"
 #include "tally/json.h"
 #include "tally/log.h"
+#include "scaleout.h"
 
 int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_fault_t *fault,
                         void (*wake)(void *opaque), void *wake_opaque) {
@@ -72,6 +74,7 @@ void tally_pipeline_free_parts(tally_pipeline_t *p) {
         free(pt->builders);
         free(pt->wkey);
         free(pt->wstarts);
+        tally_wordtab_destroy(pt->agg);
         if (pt->queue) rd_kafka_queue_destroy(pt->queue);
         free(pt->topic);
     }
@@ -105,6 +108,10 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
                                  sizeof(int64_t));
             if (!pt->wkey || !pt->wstarts) return TALLY_ENOMEM;
         }
+        if (p->conf->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+            pt->stage2 = tally_scaleout_is_repartition(p->conf, pt->topic ? pt->topic : "");
+            if (!pt->stage2 && !(pt->agg = tally_wordtab_new())) return TALLY_ENOMEM;
+        }
         pt->rings = calloc((size_t)p->nworkers, sizeof(*pt->rings));
         pt->builders = calloc((size_t)p->nworkers, sizeof(*pt->builders));
         if (!pt->topic || !pt->rings || !pt->builders) return TALLY_ENOMEM;
@@ -134,10 +141,12 @@ int tally_pipeline_prepare_readers(tally_pipeline_t *p, int n, uint64_t epoch) {
 }
 
 int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
-                         uint64_t epoch) {
+                         rd_kafka_topic_t *repartition, rd_kafka_topic_t *changelog, uint64_t epoch) {
     p->state = state;
     p->producer = producer;
     p->topic = topic;
+    p->repartition = repartition;
+    p->changelog = changelog;
     atomic_store(&p->stop_hard, false);
     atomic_store(&p->req_final, false);
     atomic_store(&p->req_epoch, epoch);
@@ -369,4 +378,22 @@ size_t tally_output_record(const tally_config_t *c, const uint8_t *key, uint32_t
     *okey = k;
     *oklen = jl ? tally_window_output_key(k, key, len) : 0;
     return *oklen ? jl : 0;
+}
+
+bool tally_pipeline_produce(tally_pipeline_t *p, rd_kafka_topic_t *rkt, int32_t partition, const void *key, size_t klen,
+                            const void *value, size_t vlen) {
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(p->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
+                                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            tally_fault_raise(p->fault, TALLY_EXIT_ERROR, "producing to %s failed: %s", rd_kafka_topic_name(rkt),
+                              rd_kafka_err2str(err));
+            return false;
+        }
+        if (atomic_load(&p->stop_hard)) return false;
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }

@@ -82,6 +82,11 @@ typedef struct tally_part_s {
     int64_t max_ts, last_input;   /* greatest event time read, wall clock of the last record (ms) */
     _Atomic int64_t cut_max_ts, cut_last_input; /* both at the cut, published like `cut` */
     uint64_t no_timestamp;        /* records without a timestamp (placed at processing time) */
+    /* topology=distributed (scaleout.h). An input partition is stage 1: its words are summed per
+     * epoch in `agg` (@locality partition thread) and go to the repartition topic at the barrier,
+     * not to the workers. A repartition partition is stage 2: its records are (word, delta). */
+    tally_wordtab_t *agg;
+    bool stage2;
 } tally_part_t;
 
 /* One worker thread: a shard of the word space (a range of XXH3 hashes). The table persists across
@@ -124,6 +129,9 @@ struct tally_pipeline_s {
     bool up;
     rd_kafka_t *producer;         /* NULL: console sink, workers only list their changes */
     rd_kafka_topic_t *topic;
+    /* topology=distributed: stage 1 produces to `repartition`, workers add each changed count to
+     * `changelog`, both at partition tally_scaleout_partition(hash); else NULL. */
+    rd_kafka_topic_t *repartition, *changelog;
 
     /* input.path: the files of the requested epoch, set before the request (file readers read
      * it after they saw req_epoch); NULL or another epoch's: nothing to read. */
@@ -167,7 +175,7 @@ void tally_pipeline_free_parts(tally_pipeline_t *p);
 int tally_pipeline_prepare_readers(tally_pipeline_t *p, int n, uint64_t epoch);
 /* Starts the threads (none without parts); workers produce through `producer` (NULL: console). */
 int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *producer, rd_kafka_topic_t *topic,
-                         uint64_t epoch);
+                         rd_kafka_topic_t *repartition, rd_kafka_topic_t *changelog, uint64_t epoch);
 /* Joins the threads; partition threads exit only after a final barrier or stop_hard. */
 void tally_pipeline_join(tally_pipeline_t *p);
 /* Stops every thread now, discarding what is in flight (it was never committed). The tables may
@@ -209,13 +217,19 @@ void *tally_filereader_main(void *arg);
 /* For the input threads (partition.c): a word to its worker's batch; the batches in hand to the
  * workers; the epoch's cut (cut = next_offset) and barriers. False when the engine stops hard or
  * memory ran out (a fault is raised). */
-bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len);
+bool tally_part_add_n(tally_part_t *p, const uint8_t *word, size_t len, uint32_t n);
+static inline bool tally_part_add(tally_part_t *p, const uint8_t *word, size_t len) { return tally_part_add_n(p, word, len, 1); }
 /* tally_part_add with the record's time: once per window holding ts when windows are on. */
 bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t ts);
 bool tally_part_push(tally_part_t *p, int w, tally_batch_t *b);
 bool tally_part_flush(tally_part_t *p);
 bool tally_part_barrier(tally_part_t *p, uint64_t epoch, bool final);
 void *tally_worker_main(void *arg);
+/* Produces one record (copied) into the open transaction, at `partition` (RD_KAFKA_PARTITION_UA: the
+ * topic's partitioner); waits while librdkafka's queue is full. False when the engine stops hard or
+ * the produce failed (a fault is raised). Partition threads and workers. */
+bool tally_pipeline_produce(tally_pipeline_t *p, rd_kafka_topic_t *rkt, int32_t partition, const void *key, size_t klen,
+                            const void *value, size_t vlen);
 void tally_worker_wake(tally_worker_t *w);
 
 #endif

@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "evtime.h"
+#include "scaleout.h"
 #include "tally/clock.h"
 #include "tally/crashpoint.h"
 #include "tally/engine.h"
@@ -148,18 +149,7 @@ static void replay_line(const tally_config_t *conf, replay_acc_t *acc, const rd_
 static int replay_range(const tally_config_t *conf, const char *topic, int32_t partition, int64_t from, int64_t to,
                         replay_acc_t *acc, failure_t *f) {
     char errstr[512];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    if (tally_kafka_conf_common(conf, c, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "isolation.level", "read_committed", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "enable.partition.eof", "true", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "auto.offset.reset", "error", errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "group.id", conf->application_id, errstr, sizeof(errstr)) ||
-        rd_kafka_conf_set(c, "enable.auto.commit", "false", errstr, sizeof(errstr))) {
-        rd_kafka_conf_destroy(c);
-        fail(f, TALLY_EXIT_ERROR, "replay consumer: %s", errstr);
-        return TALLY_ECONFIG;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+    rd_kafka_t *rk = tally_kafka_reader_new(conf, conf->application_id, errstr, sizeof(errstr));
     if (!rk) {
         fail(f, TALLY_EXIT_ERROR, "replay consumer: %s", errstr);
         return TALLY_EKAFKA;
@@ -238,10 +228,86 @@ int tally_recover_assignment(const tally_config_t *c, rd_kafka_t *consumer, tall
     return r;
 }
 
+/* An offset outside what the partition holds: records were deleted before they were read. False when
+ * that stops the engine (fail.on.data.loss); else *start moves to the partition's beginning. */
+static bool data_lost(const tally_config_t *c, const rd_kafka_topic_partition_t *tp, int64_t *start, int64_t lo,
+                      int64_t hi, failure_t *f) {
+    int64_t D = *start;
+    if (D >= lo && D <= hi) return true;
+    if (c->fail_on_data_loss) {
+        fail(f, TALLY_EXIT_DATALOSS,
+             "input %s[%d]: records [%" PRId64 ", %" PRId64 ") are gone (retention, deleted records or a recreated "
+             "topic; the partition now holds [%" PRId64 ", %" PRId64 ")); stopping because fail.on.data.loss=true",
+             tp->topic, (int)tp->partition, D < lo ? D : hi, D < lo ? lo : D, lo, hi);
+        return false;
+    }
+    tally_warn("input %s[%d]: records [%" PRId64 ", %" PRId64 ") are gone; going on from %" PRId64
+               " because fail.on.data.loss=false", tp->topic, (int)tp->partition, D < lo ? D : hi, D < lo ? lo : D, lo);
+    *start = lo;
+    return true;
+}
+
+/* topology=distributed: stage 1 keeps no state, so an input partition starts at the group's
+ * offset; a repartition partition too, once its state is brought up to the changelog's end, which
+ * the same transactions wrote with those offsets. The offsets are read stable (read_committed:
+ * KIP-447), so a transaction of the partition's previous owner still open is settled first. */
+static int recover_distributed(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state,
+                               rd_kafka_topic_partition_list_t *parts, failure_t *f) {
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e = rd_kafka_committed(consumer, committed, 60000);
+    int r = 0;
+    if (e) {
+        fail(f, TALLY_EXIT_ERROR, "cannot read the committed offsets of group %s: %s", c->application_id,
+             rd_kafka_err2str(e));
+        r = TALLY_EKAFKA;
+    }
+    rd_kafka_topic_partition_list_t *fresh = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    int32_t *restore = calloc((size_t)parts->cnt + 1, sizeof(*restore));
+    int nrestore = 0;
+    if (!r && !restore) {
+        fail(f, TALLY_EXIT_ERROR, "out of memory");
+        r = TALLY_ENOMEM;
+    }
+    for (int i = 0; !r && i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        bool stage2 = tally_scaleout_is_repartition(c, tp->topic);
+        int64_t K = committed->elems[i].offset, lo = 0, hi = 0;
+        if ((e = rd_kafka_query_watermark_offsets(consumer, tp->topic, tp->partition, &lo, &hi, 30000))) {
+            fail(f, TALLY_EXIT_ERROR, "cannot read the offsets of %s[%d]: %s", tp->topic, (int)tp->partition,
+                 rd_kafka_err2str(e));
+            r = TALLY_EKAFKA;
+            break;
+        }
+        int64_t start = K >= 0 ? K : stage2 || c->starting_offsets == TALLY_START_EARLIEST ? lo : hi;
+        if (!data_lost(c, tp, &start, lo, hi, f)) {
+            r = TALLY_EDATALOSS;
+            break;
+        }
+        /* latest: the start must outlive this instance, or the next owner would pick a later one. */
+        if (K < 0 && !stage2 && c->starting_offsets == TALLY_START_LATEST)
+            rd_kafka_topic_partition_list_add(fresh, tp->topic, tp->partition)->offset = start;
+        if (stage2) restore[nrestore++] = tp->partition;
+        tp->offset = start;
+        tally_info("%s[%d] starts at offset %" PRId64 " (partition holds [%" PRId64 ", %" PRId64 "))", tp->topic,
+                   (int)tp->partition, start, lo, hi);
+    }
+    if (!r && (r = tally_scaleout_restore(c, state, restore, nrestore, f->errstr, f->size))) f->status = TALLY_EXIT_ERROR;
+    free(restore);
+    if (!r && fresh->cnt && (e = rd_kafka_commit(consumer, fresh, 0)))
+        tally_warn("cannot commit the start offsets of newly read partitions: %s", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(fresh);
+    rd_kafka_topic_partition_list_destroy(committed);
+    return r;
+}
+
 static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state, uint64_t epoch,
                    const tally_filesink_t *files, rd_kafka_topic_partition_list_t *parts, bool *stored, failure_t *f) {
     bool fresh = tally_state_is_fresh(state);
     *stored = false;
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        *stored = true; /* restored counts, and the cached ones of partitions that left may be stale */
+        return recover_distributed(c, consumer, state, parts, f);
+    }
 
     rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
     rd_kafka_resp_err_t e = rd_kafka_committed(consumer, committed, 30000);
@@ -303,19 +369,10 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
             store = true;
         }
         if (D < lo || D > hi) {
-            if (c->fail_on_data_loss) {
-                fail(f, TALLY_EXIT_DATALOSS,
-                                   "input %s[%d]: records [%" PRId64 ", %" PRId64 ") are gone (retention, deleted "
-                                   "records or a recreated topic; the partition now holds [%" PRId64 ", %" PRId64
-                                   ")); stopping because fail.on.data.loss=true",
-                                   tp->topic, (int)tp->partition, D < lo ? D : hi, D < lo ? lo : D, lo, hi);
+            if (!data_lost(c, tp, &D, lo, hi, f)) {
                 r = TALLY_EDATALOSS;
                 break;
             }
-            tally_warn("input %s[%d]: records [%" PRId64 ", %" PRId64 ") are gone; going on from %" PRId64
-                       " because fail.on.data.loss=false", tp->topic, (int)tp->partition, D < lo ? D : hi,
-                       D < lo ? lo : D, lo);
-            D = lo;
             store = true;
         }
         if (K > D) {

@@ -19,76 +19,24 @@ void tally_sourcelog_topic(const tally_config_t *conf, char *buf, size_t size) {
     snprintf(buf, size, "%s-files", conf->application_id);
 }
 
-static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, rd_kafka_event_type_t type) {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    if (ev && rd_kafka_event_type(ev) != type) {
-        rd_kafka_event_destroy(ev);
-        ev = NULL;
-    }
-    return ev;
-}
-
-/* An existing topic must be compacted: under delete retention the last record, which recovery needs,
- * would go after retention.ms. */
-static int check_compacted(rd_kafka_t *rk, rd_kafka_queue_t *q, const char *topic, char *errstr, size_t n) {
-    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
-    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
-    rd_kafka_ConfigResource_destroy(res);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT);
-    if (!ev || rd_kafka_event_error(ev)) {
-        snprintf(errstr, n, "cannot read the configuration of topic %s: %s", topic,
-                 ev ? rd_kafka_event_error_string(ev) : "timed out");
-        if (ev) rd_kafka_event_destroy(ev);
-        return TALLY_EKAFKA;
-    }
-    size_t cnt = 0, ncfg = 0;
-    const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &cnt);
-    const char *policy = NULL;
-    const rd_kafka_ConfigEntry_t **cfg = cnt ? rd_kafka_ConfigResource_configs(rs[0], &ncfg) : NULL;
-    for (size_t i = 0; i < ncfg; i++)
-        if (strcmp(rd_kafka_ConfigEntry_name(cfg[i]), "cleanup.policy") == 0) policy = rd_kafka_ConfigEntry_value(cfg[i]);
-    int r = 0;
-    if (!policy || !strstr(policy, "compact")) {
-        snprintf(errstr, n, "topic %s (tally's log of the input files) has cleanup.policy=%s, not compact: recovery "
-                 "needs its last record kept. Set cleanup.policy=compact on it, or delete it while no tally runs",
-                 topic, policy ? policy : "?");
-        r = TALLY_ECONFIG;
-    }
-    rd_kafka_event_destroy(ev);
-    return r;
-}
-
 int tally_sourcelog_ensure(rd_kafka_t *rk, const tally_config_t *conf, char *errstr, size_t n) {
-    char topic[300];
+    char topic[300], policy[64];
     tally_sourcelog_topic(conf, topic, sizeof(topic));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, 1, -1, errstr, n);
-    if (!nt) {
-        rd_kafka_queue_destroy(q);
-        return TALLY_EKAFKA;
+    static const char *const compact[][2] = {{"cleanup.policy", "compact"}};
+    bool existed = false;
+    int r = tally_kafka_create_topic(rk, topic, 1, -1, compact, 1, &existed, errstr, n);
+    if (r || !existed) {
+        if (!r) tally_info("created topic %s (compacted): the log of the input files read", topic);
+        return r;
     }
-    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_event_t *ev = admin_wait(q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
-    int r = 0;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
-    const char *why = "timed out";
-    if (ev) {
-        size_t cnt = 0;
-        const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-        e = rd_kafka_event_error(ev) ? rd_kafka_event_error(ev) : cnt ? rd_kafka_topic_result_error(res[0]) : 0;
-        why = rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev) : cnt ? rd_kafka_topic_result_error_string(res[0]) : "";
-        if (!e) tally_info("created topic %s (compacted): the log of the input files read", topic);
-    }
-    if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) r = check_compacted(rk, q, topic, errstr, n);
-    else if (e) {
-        snprintf(errstr, n, "cannot create topic %s (tally's log of the input files): %s", topic, why ? why : rd_kafka_err2str(e));
-        r = TALLY_EKAFKA;
-    }
-    if (ev) rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    return r;
+    /* An existing topic must be compacted: under delete retention the last record, which recovery
+     * needs, would go after retention.ms. */
+    if ((r = tally_kafka_topic_config(rk, topic, "cleanup.policy", policy, sizeof(policy), errstr, n))) return r;
+    if (strstr(policy, "compact")) return 0;
+    snprintf(errstr, n, "topic %s (tally's log of the input files) has cleanup.policy=%s, not compact: recovery "
+             "needs its last record kept. Set cleanup.policy=compact on it, or delete it while no tally runs",
+             topic, policy);
+    return TALLY_ECONFIG;
 }
 
 char *tally_sourcelog_encode(uint64_t epoch, const rd_kafka_topic_partition_list_t *files, size_t *len) {
@@ -128,24 +76,12 @@ int tally_sourcelog_read_last(const tally_config_t *conf, uint64_t *epoch, rd_ka
     tally_sourcelog_topic(conf, topic, sizeof(topic));
     *epoch = 0;
     *files = rd_kafka_topic_partition_list_new(8);
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    int r = tally_kafka_conf_common(conf, c, errstr, n);
-    if (!r) r = tally_kafka_conf_set(c, "isolation.level", "read_committed", errstr, n);
-    if (!r) r = tally_kafka_conf_set(c, "enable.partition.eof", "true", errstr, n);
-    if (!r) r = tally_kafka_conf_set(c, "enable.auto.commit", "false", errstr, n);
     /* Only assigned, never subscribed: the group is not joined, but the consumer API wants one. */
     char group[320];
     snprintf(group, sizeof(group), "%s-reader", topic);
-    if (!r) r = tally_kafka_conf_set(c, "group.id", group, errstr, n);
-    if (r) {
-        rd_kafka_conf_destroy(c);
-        return r;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, n);
-    if (!rk) {
-        rd_kafka_conf_destroy(c);
-        return TALLY_EKAFKA;
-    }
+    rd_kafka_t *rk = tally_kafka_reader_new(conf, group, errstr, n);
+    if (!rk) return TALLY_EKAFKA;
+    int r = 0;
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 30000);
     if (e) {

@@ -18,6 +18,7 @@
 #include "tally/log.h"
 #include "tally/window.h"
 #include "tally/sourcelog.h"
+#include "scaleout.h"
 
 #define MAX_ATTEMPTS 10        /* of one retriable call */
 #define MAX_REPLACEMENTS 3     /* producers replaced within a minute before we give up */
@@ -30,6 +31,7 @@ struct tally_txn_s {
     rd_kafka_t *producer;
     rd_kafka_topic_t *topic;
     rd_kafka_topic_t *log;        /* input.path: the file log (sourcelog.h), exactly_once only */
+    rd_kafka_topic_t *repartition, *changelog; /* topology=distributed (scaleout.h) */
     bool open;                   /* a transaction is begun and not yet committed or aborted */
     rd_kafka_resp_err_t last_code; /* of the last failed call */
     int budget_ms;               /* longest a retried call may keep the control thread */
@@ -131,6 +133,19 @@ static int producer_start(tally_txn_t *t) {
     }
     t->topic = rd_kafka_topic_new(t->producer, t->conf->output_topic, tc);
     if (!t->topic) return TALLY_EKAFKA;
+    if (t->conf->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        char name[300], err[1024];
+        if ((r = tally_scaleout_ensure(t->producer, t->conf, err, sizeof(err)))) {
+            tally_err("%s", err);
+            if (r == TALLY_ECONFIG) tally_fault_raise(t->hooks.fault, TALLY_EXIT_USAGE, "%s", err);
+            return r;
+        }
+        tally_scaleout_topic(t->conf, false, name, sizeof(name));
+        t->repartition = rd_kafka_topic_new(t->producer, name, NULL);
+        tally_scaleout_topic(t->conf, true, name, sizeof(name));
+        t->changelog = rd_kafka_topic_new(t->producer, name, NULL);
+        if (!t->repartition || !t->changelog) return TALLY_EKAFKA;
+    }
     if (t->conf->input_path && t->transactional) {
         char name[300], err[512];
         tally_sourcelog_topic(t->conf, name, sizeof(name));
@@ -146,7 +161,9 @@ static int producer_start(tally_txn_t *t) {
 static void producer_stop(tally_txn_t *t, bool failed) {
     if (t->topic) rd_kafka_topic_destroy(t->topic);
     if (t->log) rd_kafka_topic_destroy(t->log);
-    t->topic = t->log = NULL;
+    if (t->repartition) rd_kafka_topic_destroy(t->repartition);
+    if (t->changelog) rd_kafka_topic_destroy(t->changelog);
+    t->topic = t->log = t->repartition = t->changelog = NULL;
     if (!t->producer) return;
     /* After a failure nothing may be flushed: purge what is queued, then destroy. */
     if (failed) rd_kafka_purge(t->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -181,6 +198,8 @@ void tally_txn_destroy(tally_txn_t *t, bool failed) {
 
 rd_kafka_t *tally_txn_producer(const tally_txn_t *t) { return t->producer; }
 rd_kafka_topic_t *tally_txn_topic(const tally_txn_t *t) { return t->topic; }
+rd_kafka_topic_t *tally_txn_repartition(const tally_txn_t *t) { return t ? t->repartition : NULL; }
+rd_kafka_topic_t *tally_txn_changelog(const tally_txn_t *t) { return t ? t->changelog : NULL; }
 bool tally_txn_is_open(const tally_txn_t *t) { return t->open; }
 
 /* The producer failed for good without being fenced, e.g. the coordinator aborted a transaction that
@@ -227,9 +246,10 @@ static tally_txn_class_t run_step(tally_txn_t *t, step_t step, const rd_kafka_to
         t->last_code = rd_kafka_error_code(e);
         if (tally_txn_code_is_fenced(t->last_code))
             failure(f, TALLY_EXIT_FENCED,
-                    "fenced: another tally instance with application.id=%s took over, or the broker aborted a "
+                    "fenced: another tally instance with application.id=%s%s%s took over, or the broker aborted a "
                     "transaction that outlived transaction.timeout.ms=%d (%s: %s)",
-                    t->conf->application_id, t->conf->transaction_timeout_ms, step_names[step],
+                    t->conf->application_id, t->conf->instance_id ? " and instance.id=" : "",
+                    t->conf->instance_id ? t->conf->instance_id : "", t->conf->transaction_timeout_ms, step_names[step],
                     rd_kafka_error_string(e));
         else
             failure(f, TALLY_EXIT_ERROR, "%s failed (%s): %s", step_names[step], tally_txn_class_name(cls),

@@ -3,12 +3,14 @@
  * aligns on epoch barriers (Chandy-Lamport, as Flink), and at each barrier emits its changed keys
  * into the open transaction and hands the (word, count) list to the control thread. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "pipeline.h"
+#include "scaleout.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 
@@ -181,25 +183,6 @@ static bool shrink(tally_worker_t *w) {
     return true;
 }
 
-/* Produces one output record into the open transaction; waits while librdkafka's queue is full. */
-static bool produce(tally_worker_t *w, const void *key, size_t klen, char *json, size_t jlen) {
-    tally_pipeline_t *pipe = w->pipe;
-    for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            pipe->producer, RD_KAFKA_V_RKT(pipe->topic), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_VALUE(json, jlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "producing to %s failed: %s", pipe->conf->output_topic,
-                               rd_kafka_err2str(err));
-            return false;
-        }
-        if (atomic_load(&pipe->stop_hard)) return false;
-        struct timespec ts = {0, 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 typedef struct {
     tally_worker_t *w;
     char *json;
@@ -226,7 +209,15 @@ static void emit_one(tally_word_t *e, void *opaque) {
         c->ok = false;
         return;
     }
-    c->ok = produce(w, key, kl, c->json, jl);
+    c->ok = tally_pipeline_produce(w->pipe, w->pipe->topic, RD_KAFKA_PARTITION_UA, key, kl, c->json, jl);
+    /* topology=distributed: the new count also goes to the changelog, for the next owner. */
+    if (c->ok && w->pipe->changelog) {
+        char v[24];
+        int vl = snprintf(v, sizeof(v), "%" PRId64, e->count);
+        c->ok = tally_pipeline_produce(w->pipe, w->pipe->changelog,
+                                       tally_scaleout_partition(e->hash, w->pipe->conf->repartition_partitions), e->bytes,
+                                       e->len, v, (size_t)vl);
+    }
 }
 
 /* All barriers of the epoch are in: emit, hand over, report done. */

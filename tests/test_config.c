@@ -921,6 +921,42 @@ static void test_shipped_conf(void) {
 
 /* The window keys: parsing (int64 milliseconds, unset by an empty value), every cross-key rule with
  * its message, the Spark-like refusal of append without windows and a watermark, print round trip. */
+/* topology=distributed: its keys, and what it cannot be combined with (yet). */
+static void test_topology(void) {
+    tally_config_t c;
+    load_ok(&c, REQUIRED_TEXT "topology=distributed\ninstance.id=node-7\nrepartition.partitions=12\n"
+                "internal.replication.factor=3\n");
+    ASSERT_EQ(c.topology, TALLY_TOPOLOGY_DISTRIBUTED);
+    ASSERT_STR_EQ(c.instance_id, "node-7");
+    ASSERT_EQ(c.repartition_partitions, 12);
+    ASSERT_EQ(c.internal_replication, 3);
+    validate_ok(&c);
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT);
+    ASSERT_EQ(c.topology, TALLY_TOPOLOGY_SINGLE);
+    ASSERT(c.instance_id == NULL);
+    ASSERT_EQ(c.repartition_partitions, 32);
+    ASSERT_EQ(c.internal_replication, -1);
+    tally_config_term(&c);
+    load_err("topology=cluster\n", "\"cluster\"", "topology: allowed single, distributed", NULL);
+    load_err("repartition.partitions=0\n", "repartition.partitions", NULL);
+    load_err("instance.id=a/b\n", "instance.id", NULL);
+    static const struct { const char *text, *why; } bad[] = {
+        {"processing.guarantee=at_least_once\n", "topology=distributed needs processing.guarantee=exactly_once"},
+        {"output.mode=complete\n", "topology=distributed needs output.mode=update"},
+        {"window.size.ms=60000\n", "topology=distributed needs no windows"},
+        {"sink=console\noutput.topic=\n", "topology=distributed needs sink=kafka"},
+        {"state.rebuild=true\n", "topology=distributed needs no state.rebuild"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[512];
+        snprintf(text, sizeof(text), REQUIRED_TEXT "topology=distributed\n%s", bad[i].text);
+        load_ok(&c, text);
+        ASSERT_CONTAINS(validate_err(&c), bad[i].why);
+        tally_config_term(&c);
+    }
+}
+
 static void test_windows(void) {
     tally_config_t c;
     const char *e;
@@ -1076,6 +1112,7 @@ int main(void) {
     test_set();
     test_validate();
     test_windows();
+    test_topology();
     test_secrets();
     test_print_round_trip();
     test_help_and_markdown();

@@ -51,9 +51,12 @@ typedef struct tally_batch_builder_s {
 
 void tally_batch_builder_init(tally_batch_builder_t *bb);
 void tally_batch_builder_term(tally_batch_builder_t *bb);
-/* Adds one occurrence. Returns false (nothing added) when the batch is full: take it and add again.
+/* Adds n occurrences (add: one). Returns false (nothing added) when the batch is full: take it and add again.
  * Returns false with no batch to take only on allocation failure. */
-bool tally_batch_builder_add(tally_batch_builder_t *bb, uint64_t hash, const uint8_t *word, uint32_t len);
+bool tally_batch_builder_add_n(tally_batch_builder_t *bb, uint64_t hash, const uint8_t *word, uint32_t len, uint32_t n);
+static inline bool tally_batch_builder_add(tally_batch_builder_t *bb, uint64_t hash, const uint8_t *word, uint32_t len) {
+    return tally_batch_builder_add_n(bb, hash, word, len, 1);
+}
 /* Hands over the batch in hand (NULL when empty); the builder starts a new one on the next add. */
 tally_batch_t *tally_batch_builder_take(tally_batch_builder_t *bb);
 

@@ -20,6 +20,8 @@ typedef enum { TALLY_OUTPUT_UPDATE = 0, TALLY_OUTPUT_COMPLETE, TALLY_OUTPUT_APPE
 /* Which time places a record in windows: its Kafka timestamp, or when tally read it. */
 typedef enum { TALLY_EVENT_TIME_RECORD = 0, TALLY_EVENT_TIME_PROCESSING } tally_event_time_t;
 typedef enum { TALLY_START_EARLIEST = 0, TALLY_START_LATEST } tally_start_t;
+/* single: one instance per application.id; distributed: many share it through Kafka (docs/scaling.md). */
+typedef enum { TALLY_TOPOLOGY_SINGLE = 0, TALLY_TOPOLOGY_DISTRIBUTED } tally_topology_t;
 typedef enum { TALLY_CLEAN_OFF = 0, TALLY_CLEAN_DELETE, TALLY_CLEAN_ARCHIVE } tally_files_clean_t;
 
 typedef struct tally_kv_s {
@@ -69,6 +71,10 @@ typedef struct tally_config_s {
     int metadata_refresh_ms;      /* "metadata.refresh.interval.ms": how soon new input partitions are seen */
     char *http_listen;            /* "http.listen" host:port, NULL = off */
     char *progress_topic;         /* NULL = off */
+    tally_topology_t topology;
+    char *instance_id;            /* topology=distributed: this instance's name; NULL = derived (engine) */
+    int repartition_partitions;   /* partitions of the internal topics (fixed when they are created) */
+    int internal_replication;     /* "internal.replication.factor"; -1 = the broker's default */
     tally_kv_t *kafka;            /* "kafka.*" pass-through, in file order */
     int kafka_cnt;
 } tally_config_t;

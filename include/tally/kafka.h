@@ -60,4 +60,16 @@ int tally_kafka_unassigned(rd_kafka_t *consumer, char *const *topics, int ntopic
 /* One info line: "<what> N partition(s): t[0] t[1] ...". */
 void tally_kafka_log_partitions(const char *what, const rd_kafka_topic_partition_list_t *l);
 
+/* A consumer outside any group (assign only: `group` only satisfies the consumer API and is never
+ * joined), read_committed, reporting each partition's end (enable.partition.eof), no offset reset.
+ * NULL with errstr on error. */
+rd_kafka_t *tally_kafka_reader_new(const tally_config_t *conf, const char *group, char *errstr, size_t errstr_size);
+/* Admin calls, each waiting up to 60 s: creates a topic with (key, value) configs unless it exists
+ * (*existed is then set, nothing checked); the broker's value of one configuration entry of a topic
+ * ("?" when it has none); a topic's partition count. 0, or a TALLY_E* code with errstr. */
+int tally_kafka_create_topic(rd_kafka_t *rk, const char *topic, int partitions, int replication,
+                             const char *const (*configs)[2], int nconfigs, bool *existed, char *errstr, size_t errstr_size);
+int tally_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, char *out, size_t outsz, char *errstr,
+                             size_t errstr_size);
+int tally_kafka_partition_count(rd_kafka_t *rk, const char *topic, int *cnt, char *errstr, size_t errstr_size);
 #endif

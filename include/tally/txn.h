@@ -46,6 +46,9 @@ void tally_txn_destroy(tally_txn_t *t, bool failed);
 /* NULL with the console sink. Valid until the next rollback (the producer may be replaced there). */
 rd_kafka_t *tally_txn_producer(const tally_txn_t *t);
 rd_kafka_topic_t *tally_txn_topic(const tally_txn_t *t);
+/* topology=distributed: the internal topics (NULL otherwise, or for a NULL manager). */
+rd_kafka_topic_t *tally_txn_repartition(const tally_txn_t *t);
+rd_kafka_topic_t *tally_txn_changelog(const tally_txn_t *t);
 bool tally_txn_is_open(const tally_txn_t *t);
 
 /* Opens the epoch's transaction (exactly_once; otherwise nothing to do). */
