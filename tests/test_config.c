@@ -882,7 +882,8 @@ static void test_shipped_conf(void) {
     const char *root = getenv("TALLY_SOURCE_DIR");
     if (!root) root = ".";
     const char *names[] = {"wordcount.properties", "console.properties", "example-full.properties",
-                           "parquet.properties", "files.properties", "windows.properties"};
+                           "parquet.properties", "files.properties", "windows.properties",
+                           "distributed.properties"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[1024], err[512];
         snprintf(path, sizeof(path), "%s/conf/%s", root, names[i]);
