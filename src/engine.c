@@ -42,6 +42,8 @@ struct tally_engine_s {
     tally_filesink_t *files;      /* sink=files, else NULL */
     tally_filesource_t *source;   /* input.path, else NULL (and no consumer) */
     tally_trim_t *trim;           /* topology=distributed: trims the repartition topic */
+    tally_restore_t *restore;     /* distributed: the restore of the held partitions in progress, or NULL */
+    uint64_t restored;            /* changelog records read by restores that ended */
     tally_pipeline_t pipe;
     tally_epoch_t ep;
     tally_obs_t *obs;
@@ -77,10 +79,45 @@ static void view(void *opaque, tally_obs_view_t *v) {
     v->commits = eng->ep.commits;
     v->aborts = eng->ep.aborts;
     tally_pipeline_view(&eng->pipe, v);
+    v->restoring = eng->pipe.held ? eng->pipe.held->cnt : 0;
+    v->restored = eng->restored + (eng->restore ? tally_restore_records(eng->restore) : 0);
     if (eng->source) {
         v->files_input = true;
         tally_filesource_stats(eng->source, &v->files);
     }
+}
+
+/* distributed: stops a restore in progress; its partitions stay held, and the next restore goes on
+ * from the positions it stored. */
+static void restore_stop(tally_engine_t *eng) {
+    if (!eng->restore) return;
+    char why[1024];
+    int r = tally_restore_end(eng->restore, true, &eng->restored, why, sizeof(why));
+    eng->restore = NULL;
+    if (r && r != TALLY_ESTOPPED) tally_warn("%s (the next restore tries again)", why);
+}
+
+/* distributed: restores the held partitions in the background; the pipeline runs the others. */
+static int restore_begin(tally_engine_t *eng) {
+    if (eng->restore || !eng->pipe.held || eng->pipe.held->cnt == 0) return 0;
+    return tally_restore_start(&eng->restore, &eng->conf, eng->state, eng->pipe.held, wake, eng);
+}
+
+/* The restore ended: its partitions (the held ones: a rebalance stops a restore before it changes
+ * them) read from now on. */
+static void restore_ended(tally_engine_t *eng) {
+    if (!eng->restore || !tally_restore_finished(eng->restore)) return;
+    char why[1024];
+    int r = tally_restore_end(eng->restore, false, &eng->restored, why, sizeof(why));
+    eng->restore = NULL;
+    if (r) {
+        tally_epoch_fail(&eng->ep, TALLY_EXIT_ERROR, "%s", why);
+        return;
+    }
+    rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_copy(eng->pipe.held);
+    tally_kafka_log_partitions("restored, counting", done);
+    tally_pipeline_release(&eng->pipe, done);
+    rd_kafka_topic_partition_list_destroy(done);
 }
 
 static void set_state(tally_engine_t *eng, eng_state_t s) {
@@ -128,6 +165,7 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
     bool lost = !assign && rd_kafka_assignment_lost(rk);
     tally_kafka_log_partitions(assign ? "assigned" : lost ? "lost" : "revoked", parts);
+    restore_stop(eng);
 
     /* A consumer that failed for good (fenced) loses its partitions first: nothing can commit any
      * more, so stop now rather than drain or abort (an abort waits out every queued output record:
@@ -170,6 +208,16 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
             rd_kafka_topic_partition_list_add(all, parts->elems[i].topic, parts->elems[i].partition)->offset =
                 parts->elems[i].offset;
     }
+    if (!r && eng->conf.topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        /* Repartition partitions new to this instance are held until their state is restored;
+         * those that leave are no longer restored. */
+        if (!eng->pipe.held) eng->pipe.held = rd_kafka_topic_partition_list_new(8);
+        for (int i = 0; i < parts->cnt; i++) {
+            if (!assign) rd_kafka_topic_partition_list_del(eng->pipe.held, parts->elems[i].topic, parts->elems[i].partition);
+            else if (tally_scaleout_is_repartition(&eng->conf, parts->elems[i].topic))
+                rd_kafka_topic_partition_list_add(eng->pipe.held, parts->elems[i].topic, parts->elems[i].partition);
+        }
+    }
     tally_pipeline_free_parts(&eng->pipe);
     if (!r && going_on) r = tally_pipeline_prepare(&eng->pipe, eng->consumer, all, eng->ep.epoch);
     if (!r) {
@@ -189,6 +237,7 @@ static void on_rebalance(void *opaque, rd_kafka_t *rk, rd_kafka_resp_err_t err, 
     if (!r && cooperative && going_on) r = tally_pipeline_seek(&eng->pipe, keep);
     if (!r && going_on && eng->pipe.nparts > 0)
         r = tally_epoch_start_pipeline(&eng->ep);
+    if (!r && going_on) r = restore_begin(eng);
     rd_kafka_topic_partition_list_destroy(keep);
     rd_kafka_topic_partition_list_destroy(all);
     if (r) {
@@ -232,6 +281,7 @@ static int subscribe_topics(tally_engine_t *eng) {
 static void shutdown_engine(tally_engine_t *eng) {
     if (eng->st >= ENG_STOPPING) return;
     set_state(eng, ENG_STOPPING);
+    restore_stop(eng);
     tally_info("stopping: committing the work in hand");
     tally_epoch_drain(&eng->ep);
     if (stopped_by_failure(eng)) return;
@@ -257,6 +307,8 @@ static void on_trigger(uv_timer_t *t) {
 static void on_wake(uv_async_t *h) {
     tally_engine_t *eng = h->data;
     if (eng->st == ENG_STOPPED || stopped_by_failure(eng)) return;
+    restore_ended(eng);
+    if (stopped_by_failure(eng)) return;
     tally_epoch_poll(&eng->ep);
     if (stopped_by_failure(eng)) return;
     if (atomic_load(&eng->stop_requested) && eng->st == ENG_RUNNING) shutdown_engine(eng);
@@ -534,6 +586,7 @@ int tally_engine_run(tally_engine_t *eng) {
 
 void tally_engine_destroy(tally_engine_t *eng) {
     if (!eng) return;
+    restore_stop(eng);
     tally_pipeline_term(&eng->pipe);
     tally_epoch_term(&eng->ep);
     if (eng->consumer) {

@@ -375,7 +375,8 @@ static int store(tally_epoch_t *ep) {
     char err[512];
     if (ep->trim) {
         /* distributed: where a restore of this state would start reading the changelog. */
-        rd_kafka_topic_partition_list_t *parts = tally_pipeline_offsets(ep->pipe, true, NULL);
+        /* Not of partitions still being restored: their state is not at the changelog's end yet. */
+        rd_kafka_topic_partition_list_t *parts = tally_pipeline_reading(ep->pipe);
         int r = tally_scaleout_store_positions(ep->consumer, ep->conf, parts, b, err, sizeof(err));
         rd_kafka_topic_partition_list_destroy(parts);
         if (r) {

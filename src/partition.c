@@ -225,6 +225,11 @@ void *tally_part_main(void *arg) {
             if (!tally_part_barrier(p, e, final) || final) break;
         }
         if (atomic_load(&pipe->stop_hard)) break;
+        /* Held (its state is being restored): what is fetched waits in the queue. */
+        if (atomic_load_explicit(&p->held, memory_order_acquire)) {
+            nap_us(10000);
+            continue;
+        }
 
         ssize_t n = rd_kafka_consume_batch_queue(p->queue, 200, msgs, CONSUME_BATCH);
         if (n < 0) {

@@ -56,6 +56,8 @@ void tally_pipeline_term(tally_pipeline_t *p) {
     }
     free(p->workers);
     p->workers = NULL;
+    if (p->held) rd_kafka_topic_partition_list_destroy(p->held);
+    p->held = NULL;
     pthread_mutex_destroy(&p->ep_mu);
     pthread_cond_destroy(&p->ep_cv);
 }
@@ -111,6 +113,7 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
         if (p->conf->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
             pt->stage2 = tally_scaleout_is_repartition(p->conf, pt->topic ? pt->topic : "");
             if (!pt->stage2 && !(pt->agg = tally_wordtab_new())) return TALLY_ENOMEM;
+            atomic_init(&pt->held, p->held && rd_kafka_topic_partition_list_find(p->held, pt->topic, pt->partition));
         }
         pt->rings = calloc((size_t)p->nworkers, sizeof(*pt->rings));
         pt->builders = calloc((size_t)p->nworkers, sizeof(*pt->builders));
@@ -396,4 +399,29 @@ bool tally_pipeline_produce(tally_pipeline_t *p, rd_kafka_topic_t *rkt, int32_t 
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+void tally_pipeline_release(tally_pipeline_t *p, const rd_kafka_topic_partition_list_t *restored) {
+    for (int i = 0; i < restored->cnt; i++) {
+        const char *t = restored->elems[i].topic;
+        int32_t part = restored->elems[i].partition;
+        if (p->held) rd_kafka_topic_partition_list_del(p->held, t, part);
+        for (int k = 0; k < p->nparts; k++) {
+            tally_part_t *pt = &p->parts[k];
+            if (pt->partition != part || strcmp(pt->topic, t) != 0) continue;
+            atomic_store_explicit(&pt->held, false, memory_order_release);
+            if (pt->queue) rd_kafka_queue_yield(pt->queue);
+        }
+    }
+}
+
+rd_kafka_topic_partition_list_t *tally_pipeline_reading(const tally_pipeline_t *p) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(p->nparts + 1);
+    for (int i = 0; i < p->nparts; i++) {
+        tally_part_t *pt = &p->parts[i];
+        if (!atomic_load_explicit(&pt->held, memory_order_acquire))
+            rd_kafka_topic_partition_list_add(l, pt->topic, pt->partition)->offset =
+                atomic_load_explicit(&pt->cut, memory_order_relaxed);
+    }
+    return l;
 }

@@ -87,6 +87,7 @@ typedef struct tally_part_s {
      * not to the workers. A repartition partition is stage 2: its records are (word, delta). */
     tally_wordtab_t *agg;
     bool stage2;
+    _Atomic bool held;            /* stage 2 whose state is being restored: answers barriers, reads nothing */
 } tally_part_t;
 
 /* One worker thread: a shard of the word space (a range of XXH3 hashes). The table persists across
@@ -132,6 +133,9 @@ struct tally_pipeline_s {
     /* topology=distributed: stage 1 produces to `repartition`, workers add each changed count to
      * `changelog`, both at partition tally_scaleout_partition(hash); else NULL. */
     rd_kafka_topic_t *repartition, *changelog;
+    /* @locality control: repartition partitions whose state is being restored; their parts are
+     * prepared held (tally_pipeline_release lets them read). */
+    rd_kafka_topic_partition_list_t *held;
 
     /* input.path: the files of the requested epoch, set before the request (file readers read
      * it after they saw req_epoch); NULL or another epoch's: nothing to read. */
@@ -181,6 +185,11 @@ void tally_pipeline_join(tally_pipeline_t *p);
 /* Stops every thread now, discarding what is in flight (it was never committed). The tables may
  * then hold uncommitted counts: callers that go on must reload them. */
 void tally_pipeline_kill(tally_pipeline_t *p);
+
+/* The parts of `restored` read from now on, and leave the held list. */
+void tally_pipeline_release(tally_pipeline_t *p, const rd_kafka_topic_partition_list_t *restored);
+/* The parts that read (not held), at their cut. */
+rd_kafka_topic_partition_list_t *tally_pipeline_reading(const tally_pipeline_t *p);
 
 /* Asks every partition thread for a cut and a barrier of `epoch` (final: then they exit). */
 void tally_pipeline_request(tally_pipeline_t *p, uint64_t epoch, bool final);

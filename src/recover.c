@@ -249,7 +249,7 @@ static bool data_lost(const tally_config_t *c, const rd_kafka_topic_partition_t 
 
 /* topology=distributed: stage 1 keeps no state, so an input partition starts at the group's
  * offset; a repartition partition too, once its state is brought up to the changelog's end, which
- * the same transactions wrote with those offsets. The offsets are read stable (read_committed:
+ * the same transactions wrote with those offsets (the engine restores it, scaleout.h). The offsets are read stable (read_committed:
  * KIP-447), so a transaction of the partition's previous owner still open is settled first. */
 static int recover_distributed(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t *state,
                                rd_kafka_topic_partition_list_t *parts, failure_t *f) {
@@ -262,12 +262,6 @@ static int recover_distributed(const tally_config_t *c, rd_kafka_t *consumer, ta
         r = TALLY_EKAFKA;
     }
     rd_kafka_topic_partition_list_t *fresh = rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    int32_t *restore = calloc((size_t)parts->cnt + 1, sizeof(*restore));
-    int nrestore = 0;
-    if (!r && !restore) {
-        fail(f, TALLY_EXIT_ERROR, "out of memory");
-        r = TALLY_ENOMEM;
-    }
     for (int i = 0; !r && i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         bool stage2 = tally_scaleout_is_repartition(c, tp->topic);
@@ -286,13 +280,10 @@ static int recover_distributed(const tally_config_t *c, rd_kafka_t *consumer, ta
         /* latest: the start must outlive this instance, or the next owner would pick a later one. */
         if (K < 0 && !stage2 && c->starting_offsets == TALLY_START_LATEST)
             rd_kafka_topic_partition_list_add(fresh, tp->topic, tp->partition)->offset = start;
-        if (stage2) restore[nrestore++] = tp->partition;
         tp->offset = start;
         tally_info("%s[%d] starts at offset %" PRId64 " (partition holds [%" PRId64 ", %" PRId64 "))", tp->topic,
                    (int)tp->partition, start, lo, hi);
     }
-    if (!r && (r = tally_scaleout_restore(c, state, restore, nrestore, f->errstr, f->size))) f->status = TALLY_EXIT_ERROR;
-    free(restore);
     if (!r && fresh->cnt && (e = rd_kafka_commit(consumer, fresh, 0)))
         tally_warn("cannot commit the start offsets of newly read partitions: %s", rd_kafka_err2str(e));
     rd_kafka_topic_partition_list_destroy(fresh);

@@ -3,6 +3,8 @@
 #include "scaleout.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,8 +133,8 @@ static int restore_record(const rd_kafka_message_t *m, tally_state_batch_t *b, c
     return 0;
 }
 
-int tally_scaleout_restore(const tally_config_t *c, tally_state_t *st, const int32_t *parts, int nparts, char *errstr,
-                           size_t n) {
+static int restore(const tally_config_t *c, tally_state_t *st, const int32_t *parts, int nparts, _Atomic bool *cancel,
+                   _Atomic uint64_t *progress, char *errstr, size_t n) {
     if (nparts == 0) return 0;
     char topic[300], pos_name[32], group[320];
     tally_scaleout_topic(c, true, topic, sizeof(topic));
@@ -161,7 +163,7 @@ int tally_scaleout_restore(const tally_config_t *c, tally_state_t *st, const int
     double t0 = tally_mono_s(), last = t0;
     uint64_t records = 0;
     int ended = 0;
-    while (!r && ended < nparts) {
+    while (!r && ended < nparts && !atomic_load(cancel)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
             if ((tally_mono_s() - last) * 1e3 < c->recovery_stall_ms) continue;
@@ -186,6 +188,7 @@ int tally_scaleout_restore(const tally_config_t *c, tally_state_t *st, const int
             p->next = m->offset + 1;
             p->records++;
             records++;
+            atomic_fetch_add_explicit(progress, 1, memory_order_relaxed);
         }
         rd_kafka_message_destroy(m);
         if (!r && tally_state_batch_count(b) >= RESTORE_BATCH) {
@@ -200,7 +203,10 @@ int tally_scaleout_restore(const tally_config_t *c, tally_state_t *st, const int
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
     }
-    if (!r) {
+    if (!r && atomic_load(cancel)) {
+        tally_info("restore of %s stopped by a rebalance after %" PRIu64 " counts (%.3f s): the next one goes on from there",
+                   topic, records, tally_mono_s() - t0);
+    } else if (!r) {
         char buf[1024];
         size_t len = 0;
         buf[0] = '\0';
@@ -302,4 +308,62 @@ void tally_trim_poll(tally_trim_t *t) {
         }
         rd_kafka_event_destroy(ev);
     }
+}
+
+struct tally_restore_s {
+    const tally_config_t *conf;
+    tally_state_t *state;
+    int32_t *parts;
+    int nparts;
+    void (*wake)(void *opaque);
+    void *wake_opaque;
+    pthread_t thread;
+    _Atomic bool cancel, finished;
+    _Atomic uint64_t records;
+    int result;
+    char why[1024];
+};
+
+static void *restore_main(void *arg) {
+    tally_restore_t *rs = arg;
+    tally_log_set_thread("restore");
+    rs->result = restore(rs->conf, rs->state, rs->parts, rs->nparts, &rs->cancel, &rs->records, rs->why, sizeof(rs->why));
+    atomic_store(&rs->finished, true);
+    rs->wake(rs->wake_opaque);
+    return NULL;
+}
+
+int tally_restore_start(tally_restore_t **out, const tally_config_t *c, tally_state_t *st,
+                        const rd_kafka_topic_partition_list_t *parts, void (*wake)(void *opaque), void *opaque) {
+    tally_restore_t *rs = calloc(1, sizeof(*rs));
+    if (!rs || !(rs->parts = calloc((size_t)parts->cnt + 1, sizeof(int32_t)))) {
+        free(rs);
+        return TALLY_ENOMEM;
+    }
+    *rs = (tally_restore_t){.conf = c, .state = st, .parts = rs->parts, .nparts = parts->cnt, .wake = wake,
+                            .wake_opaque = opaque};
+    for (int i = 0; i < parts->cnt; i++) rs->parts[i] = parts->elems[i].partition;
+    tally_kafka_log_partitions("restoring from the changelog before counting them:", parts);
+    if (pthread_create(&rs->thread, NULL, restore_main, rs)) {
+        free(rs->parts);
+        free(rs);
+        return TALLY_ENOMEM;
+    }
+    *out = rs;
+    return 0;
+}
+
+bool tally_restore_finished(tally_restore_t *rs) { return atomic_load(&rs->finished); }
+uint64_t tally_restore_records(tally_restore_t *rs) { return atomic_load_explicit(&rs->records, memory_order_relaxed); }
+
+int tally_restore_end(tally_restore_t *rs, bool cancel, uint64_t *records, char *errstr, size_t n) {
+    if (cancel) atomic_store(&rs->cancel, true);
+    pthread_join(rs->thread, NULL);
+    int r = rs->result;
+    if (r) snprintf(errstr, n, "%s", rs->why);
+    if (!r && atomic_load(&rs->cancel)) r = TALLY_ESTOPPED;
+    if (records) *records += tally_restore_records(rs);
+    free(rs->parts);
+    free(rs);
+    return r;
 }

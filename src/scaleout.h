@@ -35,11 +35,20 @@ int tally_scaleout_ensure(rd_kafka_t *rk, const tally_config_t *c, char *errstr,
 /* A state.dir written under the other topology is refused (TALLY_ECONFIG with errstr). */
 int tally_scaleout_check_state(const tally_config_t *c, tally_state_t *st, char *errstr, size_t errstr_size);
 
-/* Brings the counts of the repartition partitions `parts` in the state up to the changelog's
- * committed end, each from the position the state stored (or the beginning), with the positions.
- * 0 or TALLY_E* with errstr. */
-int tally_scaleout_restore(const tally_config_t *c, tally_state_t *st, const int32_t *parts, int nparts, char *errstr,
-                           size_t errstr_size);
+/* A restore: a thread that brings the counts of repartition partitions in the state up to the
+ * changelog's committed end, each from the position the state stored (or the beginning), writing
+ * the positions it reached with the counts, while the engine goes on with its other partitions
+ * (Kafka Streams' restoration phase). It calls wake(opaque) when it ends. */
+typedef struct tally_restore_s tally_restore_t;
+int tally_restore_start(tally_restore_t **out, const tally_config_t *c, tally_state_t *st,
+                        const rd_kafka_topic_partition_list_t *parts, void (*wake)(void *opaque), void *opaque);
+bool tally_restore_finished(tally_restore_t *rs);
+/* Changelog records read so far (any thread). */
+uint64_t tally_restore_records(tally_restore_t *rs);
+/* Joins the thread (cancel: stops it first; what it wrote stays, with its positions) and frees it;
+ * adds its records to *records. 0 when every partition reached the end, TALLY_ESTOPPED when
+ * cancelled, else the error with errstr. */
+int tally_restore_end(tally_restore_t *rs, bool cancel, uint64_t *records, char *errstr, size_t errstr_size);
 
 /* After a commit, into the epoch's state write: the changelog's committed end for each repartition
  * partition of `parts` (others ignored), the position a restore starts from, and the topology mark. */

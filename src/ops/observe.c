@@ -255,6 +255,15 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_uint(b, "tally_keys_in_memory", NULL, v->keys_in_memory);
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
     tally_prom_int(b, "tally_assigned_partitions", NULL, v->nparts);
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED) {
+        tally_prom_family(b, "tally_restoring_partitions", "gauge",
+                          "topology=distributed: repartition partitions assigned here whose state is being restored "
+                          "from the changelog (not counted until it is).");
+        tally_prom_int(b, "tally_restoring_partitions", NULL, v->restoring);
+        tally_prom_family(b, "tally_restored_records_total", "counter",
+                          "topology=distributed: changelog records read by restores since start.");
+        tally_prom_uint(b, "tally_restored_records_total", NULL, v->restored);
+    }
     metrics_partitions(v, b);
     if (v->files_input) {
         tally_prom_family(b, "tally_input_files_total", "counter",

@@ -41,6 +41,8 @@ typedef struct {
     tally_obs_part_t *parts;  /* [nparts], freed by tally_obs_view_term */
     bool files_input;         /* input.path: `files` is set */
     tally_filesource_stats_t files;
+    int restoring;            /* topology=distributed: repartition partitions held while restored */
+    uint64_t restored;        /* changelog records read by restores since start */
 } tally_obs_view_t;
 
 void tally_obs_view_term(tally_obs_view_t *v);
