@@ -140,11 +140,14 @@ static rd_kafka_t *client_new(tally_kafka_hooks_t *h, rd_kafka_type_t type, rd_k
 rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instance_id) {
     char errstr[512], refresh[32];
     snprintf(refresh, sizeof(refresh), "%d", h->conf->metadata_refresh_ms);
+    bool distributed = h->conf->topology == TALLY_TOPOLOGY_DISTRIBUTED;
     const char *const kv[][2] = {
         {"group.id", h->conf->application_id},
         /* Static membership: one instance per application.id, so a restarted (or taking-over)
-         * instance replaces the old member at once instead of waiting out its session. */
-        {"group.instance.id", instance_id},
+         * instance replaces the old member at once instead of waiting out its session. Not when
+         * instances share the work: a static member that stops does not leave the group, so its
+         * partitions would wait out its session before the others take them. */
+        {"group.instance.id", distributed ? NULL : instance_id},
         /* Kafka's default since 3.0. With 10 s, a broker that stalled for 13 s on a loaded 2-core
          * machine expired the session, and librdkafka's rejoin under the same group.instance.id then
          * fenced its own member for good (librdkafka issue #3437). A static member's restart takes
@@ -156,7 +159,12 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
         {"isolation.level", "read_committed"},
         /* Start positions are ours (state, group offsets, starting.offsets); never a silent reset. */
         {"auto.offset.reset", "error"},
-        {"partition.assignment.strategy", "cooperative-sticky"},
+        /* distributed: range balances each topic on its own (cooperative-sticky balances the sum
+         * of both topics' partitions, and gave one of two instances all 6 input partitions and
+         * the other only repartition partitions: all of stage 1 on one machine). Range is eager:
+         * every rebalance moves all partitions, each kept repartition partition's state then being
+         * checked against its changelog again (held about 1.5 s). */
+        {"partition.assignment.strategy", distributed ? "range" : "cooperative-sticky"},
         {"topic.metadata.refresh.interval.ms", refresh},
     };
     /* A partition whose local queue is full is not fetched again until fetch.queue.backoff.ms has
@@ -169,7 +177,7 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int r = 0;
     for (size_t i = 0; !r && i < sizeof(kv) / sizeof(kv[0]); i++)
-        r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, sizeof(errstr));
+        if (kv[i][1]) r = tally_kafka_conf_set(c, kv[i][0], kv[i][1], errstr, sizeof(errstr));
     for (size_t i = 0; !r && i < 2; i++) r = tally_kafka_conf_set(c, queues[i][0], queues[i][1], errstr, sizeof(errstr));
     return client_new(h, RD_KAFKA_CONSUMER, c, r, errstr, sizeof(errstr));
 }
