@@ -532,7 +532,12 @@ static void finish(tally_epoch_t *ep) {
     double t0 = tally_mono_s();
     rd_kafka_topic_partition_list_t *offsets = positions(ep);
     tally_txn_failure_t f;
-    tally_txn_class_t cls = commit_output(ep, offsets, final, &f);
+    tally_txn_class_t cls;
+    /* A record the transaction refused: never commit the epoch without it. */
+    if (atomic_exchange(&p->produce_failed, false)) {
+        snprintf(f.why, sizeof(f.why), "a record of epoch %" PRIu64 " was refused by the failed transaction", ep->epoch);
+        cls = TALLY_TXN_ABORTABLE;
+    } else cls = commit_output(ep, offsets, final, &f);
     if (cls == TALLY_TXN_ABORTABLE) {
         if (final && !ep->source) {
             if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);

@@ -214,6 +214,17 @@ static void consume_error(tally_part_t *p, const rd_kafka_message_t *m) {
         return;
     case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
     case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE:
+        if (p->stage2) {
+            /* Repartition records are deleted only below offsets committed for the group: another
+             * instance owns this partition now and went on (this one is a zombie: it stopped past
+             * its session). Not data loss: read nothing more; its commit is refused, and the
+             * group's next assignment replaces this one. */
+            tally_warn("%s[%d]: offset %lld was deleted after another instance committed past it: this "
+                       "instance lost the partition; it reads nothing more of it", p->topic, (int)p->partition,
+                       (long long)p->next_offset);
+            atomic_store(&p->held, true);
+            return;
+        }
         tally_fault_raise(pipe->fault, TALLY_EXIT_DATALOSS,
                            "input %s[%d]: offset %lld is out of range (records deleted by retention or the "
                            "topic was recreated): %s",

@@ -157,6 +157,7 @@ int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *
     p->repartition = repartition;
     p->changelog = changelog;
     atomic_store(&p->stop_hard, false);
+    atomic_store(&p->produce_failed, false);
     atomic_store(&p->req_final, false);
     atomic_store(&p->req_epoch, epoch);
     for (int i = 0; i < p->nparts; i++) p->parts[i].ptime = atomic_load(&p->ptime_cur);
@@ -397,6 +398,14 @@ bool tally_pipeline_produce(tally_pipeline_t *p, rd_kafka_topic_t *rkt, int32_t 
                                                     RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)value, vlen),
                                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+        if (err == RD_KAFKA_RESP_ERR__STATE || err == RD_KAFKA_RESP_ERR__FATAL) {
+            /* The transaction failed under us (a rebalance fenced its offsets, the producer needs an
+             * epoch bump): the epoch cannot commit; control rolls it back instead of committing. */
+            if (!atomic_exchange(&p->produce_failed, true))
+                tally_warn("producing to %s failed: %s; the epoch rolls back", rd_kafka_topic_name(rkt),
+                           rd_kafka_err2str(err));
+            return true;
+        }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             tally_fault_raise(p->fault, TALLY_EXIT_ERROR, "producing to %s failed: %s", rd_kafka_topic_name(rkt),
                               rd_kafka_err2str(err));

@@ -148,6 +148,7 @@ struct tally_pipeline_s {
     _Atomic bool req_final;
     _Atomic bool stop_hard;       /* discard in-flight work and exit now */
     _Atomic bool epoch_wanted;    /* a worker's dirty set is large: trigger before the timer */
+    _Atomic bool produce_failed;  /* a record of the epoch was refused by a failed transaction: roll back */
     pthread_mutex_t ep_mu;
     pthread_cond_t ep_cv;
     int ep_done;                  /* workers done with the requested epoch, under ep_mu */
