@@ -1158,7 +1158,9 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
                           : conf->sink != TALLY_SINK_KAFKA        ? "sink=kafka (the internal topics join the output's transaction)"
                           : conf->guarantee != TALLY_EXACTLY_ONCE ? "processing.guarantee=exactly_once"
                           : conf->output_mode != TALLY_OUTPUT_UPDATE ? "output.mode=update"
-                          : conf->window_size_ms > 0              ? "no windows (window.size.ms=0): windows are not built for it yet"
+                          : conf->window_size_ms > 0 && conf->watermark_delay_ms >= 0
+                              ? "windows without a watermark (watermark.delay.ms unset): late data and closing windows "
+                                "across instances are not built yet"
                           : conf->state_rebuild                    ? "no state.rebuild (an instance restores its state from the changelog)"
                                                                    : NULL;
         if (why) {

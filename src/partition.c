@@ -65,16 +65,18 @@ bool tally_part_add_n(tally_part_t *p, const uint8_t *word, size_t len, uint32_t
     return true;
 }
 
+static bool stage1_add(tally_part_t *p, const uint8_t *word, size_t len);
+
 bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t ts) {
     const tally_config_t *c = p->pipe->conf;
-    if (c->window_size_ms <= 0) return tally_part_add(p, word, len);
+    if (c->window_size_ms <= 0) return p->agg ? stage1_add(p, word, len) : tally_part_add(p, word, len);
     /* Every window, closed ones too: the workers drop those with the epoch's watermark, which is
      * known only once the previous epoch's barriers are all in. */
     int64_t size = c->window_size_ms, slide = tally_config_window_slide(c);
     size_t n = tally_window_assign(ts, size, slide, p->wstarts, tally_window_per_record(size, slide));
     for (size_t i = 0; i < n; i++) {
         size_t kl = tally_window_key(p->wkey, p->wstarts[i], word, len);
-        if (!tally_part_add(p, p->wkey, kl)) return false;
+        if (!(p->agg ? stage1_add(p, p->wkey, kl) : tally_part_add(p, p->wkey, kl))) return false;
     }
     return true;
 }

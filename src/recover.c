@@ -228,6 +228,19 @@ int tally_recover_assignment(const tally_config_t *c, rd_kafka_t *consumer, tall
     return r;
 }
 
+/* The partition's [lo, hi), waiting up to 30 s through the errors of a partition whose leader is
+ * not known yet (a topic just created, a broker restarting). */
+static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo, int64_t *hi) {
+    double deadline = tally_mono_s() + 30;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, 30000);
+        bool transient = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION || e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                         e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (!transient || tally_mono_s() > deadline) return e;
+        nanosleep(&(struct timespec){0, 200 * 1000 * 1000}, NULL);
+    }
+}
+
 /* An offset outside what the partition holds: records were deleted before they were read. False when
  * that stops the engine (fail.on.data.loss); else *start moves to the partition's beginning. */
 static bool data_lost(const tally_config_t *c, const rd_kafka_topic_partition_t *tp, int64_t *start, int64_t lo,
@@ -266,7 +279,7 @@ static int recover_distributed(const tally_config_t *c, rd_kafka_t *consumer, ta
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         bool stage2 = tally_scaleout_is_repartition(c, tp->topic);
         int64_t K = committed->elems[i].offset, lo = 0, hi = 0;
-        if ((e = rd_kafka_query_watermark_offsets(consumer, tp->topic, tp->partition, &lo, &hi, 30000))) {
+        if ((e = watermarks(consumer, tp->topic, tp->partition, &lo, &hi))) {
             fail(f, TALLY_EXIT_ERROR, "cannot read the offsets of %s[%d]: %s", tp->topic, (int)tp->partition,
                  rd_kafka_err2str(e));
             r = TALLY_EKAFKA;
@@ -341,7 +354,7 @@ static int recover(const tally_config_t *c, rd_kafka_t *consumer, tally_state_t 
             r = TALLY_ESTATE;
             break;
         }
-        e = rd_kafka_query_watermark_offsets(consumer, tp->topic, tp->partition, &lo, &hi, 30000);
+        e = watermarks(consumer, tp->topic, tp->partition, &lo, &hi);
         if (e) {
             fail(f, TALLY_EXIT_ERROR, "cannot read the offsets of %s[%d]: %s", tp->topic,
                                (int)tp->partition, rd_kafka_err2str(e));

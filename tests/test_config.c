@@ -933,6 +933,9 @@ static void test_topology(void) {
     ASSERT_EQ(c.internal_replication, 3);
     validate_ok(&c);
     tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "topology=distributed\nwindow.size.ms=60000\nwindow.slide.ms=20000\n");
+    validate_ok(&c); /* windows in update mode, no watermark */
+    tally_config_term(&c);
     load_ok(&c, REQUIRED_TEXT);
     ASSERT_EQ(c.topology, TALLY_TOPOLOGY_SINGLE);
     ASSERT(c.instance_id == NULL);
@@ -945,7 +948,7 @@ static void test_topology(void) {
     static const struct { const char *text, *why; } bad[] = {
         {"processing.guarantee=at_least_once\n", "topology=distributed needs processing.guarantee=exactly_once"},
         {"output.mode=complete\n", "topology=distributed needs output.mode=update"},
-        {"window.size.ms=60000\n", "topology=distributed needs no windows"},
+        {"window.size.ms=60000\nwatermark.delay.ms=1000\n", "topology=distributed needs windows without a watermark"},
         {"sink=console\noutput.topic=\n", "topology=distributed needs sink=kafka"},
         {"state.rebuild=true\n", "topology=distributed needs no state.rebuild"},
     };
