@@ -7,8 +7,10 @@
  *              read_committed output exact and strictly increasing per word, nothing extra, no
  *              transaction left open, the repartition topic trimmed
  *   zombie     2 instances; one SIGSTOPped until the group gave its partitions to the other, then
- *              SIGCONT: its stale epoch never commits (KIP-447: the broker refuses its offsets), it
- *              exits fenced (3) or rejoins; the output stays exact and strictly increasing
+ *              SIGCONT: its stale epoch never commits (the broker refuses its offsets under the group's
+ *              new generation, KIP-447, or its consumer first learns that the session expired and the
+ *              epoch is dropped), it exits fenced (3) or rejoins; the output stays exact and strictly
+ *              increasing
  *   bad        wrong partition count of either internal topic, a changelog not compacted, a
  *              state.dir of the other topology (exit 2, the log says which key), two instances with
  *              the same instance.id (the first exits 3, fenced; the output stays exact) */
@@ -231,8 +233,8 @@ static void run_zombie(void) {
     th_create_topic(in, 4);
     th_create_topic(out, 2);
     /* The stopped instance's transaction must still be open when it wakes (transaction.timeout.ms, 60 s,
-     * longer than the stop), so that what refuses its commit is the group's new generation (KIP-447),
-     * not the broker's timeout. */
+     * longer than the stop): what stops its commit is then the group's new generation (KIP-447) or
+     * its own consumer's session timeout, whichever it meets first, not the broker's abort. */
     th_engine_t a, b;
     instance_init(&a, app, in, out, "za", 500, NULL);
     instance_init(&b, app, in, out, "zb", 700, NULL);
@@ -275,7 +277,7 @@ static void run_zombie(void) {
     const char *const says_fenced[] = {"fenced", NULL};
     if (st >= 0) {
         if (st != 3 || !error_says(after, says_fenced)) th_engine_dump_log(&a, 40);
-        ASSERT_EQ(st, 3);
+        if (st != 3) TH_FAIL("a exited with status %d after SIGCONT (%s), not 3 (fenced) and did not rejoin", st, a.log);
         ASSERT(error_says(after, says_fenced));
         ASSERT_EQ(th_engine_log_count(&a, "committed: "), commits_a);
         fprintf(stderr, "a exited fenced (3) without another commit\n");
