@@ -241,7 +241,7 @@ static const prop_t props[] = {
          "with its own instance.id and state.dir, share the work through Kafka: words go through the "
          "internal topic <application.id>-repartition to the instance that counts them, whose state is "
          "kept in the compacted <application.id>-changelog (docs/scaling.md). Needs sink=kafka, "
-         "exactly_once and output.mode=update."),
+         "exactly_once and output.mode update or append; windows with watermark.policy=max."),
     STR("instance.id", 0, NULL, check_app_id, "letters, digits, '.', '_' and '-' (not \".\" or \"..\")",
         "the host name and a hash of state.dir", instance_id,
         "With topology=distributed: this instance's name, distinct per instance (it names the "
@@ -1157,10 +1157,13 @@ int tally_config_validate(const tally_config_t *conf, char *errstr, size_t errst
         const char *why = conf->input_path                       ? "input.path (files are read by one instance)"
                           : conf->sink != TALLY_SINK_KAFKA        ? "sink=kafka (the internal topics join the output's transaction)"
                           : conf->guarantee != TALLY_EXACTLY_ONCE ? "processing.guarantee=exactly_once"
-                          : conf->output_mode != TALLY_OUTPUT_UPDATE ? "output.mode=update"
-                          : conf->window_size_ms > 0 && conf->watermark_delay_ms >= 0
-                              ? "windows without a watermark (watermark.delay.ms unset): late data and closing windows "
-                                "across instances are not built yet"
+                          : conf->output_mode == TALLY_OUTPUT_COMPLETE ? "output.mode=update or append"
+                          : conf->watermark_policy != TALLY_WATERMARK_MAX
+                              ? "watermark.policy=max (each repartition partition keeps its own watermark, from the "
+                                "greatest event time of every input)"
+                          : conf->watermark_idle_ms >= 0 ? "no watermark.idle.ms (it belongs to watermark.policy=min)"
+                          : conf->window_close_idle_ms >= 0
+                              ? "no window.close.idle.ms (the wall clock cannot close windows across instances yet)"
                           : conf->state_rebuild                    ? "no state.rebuild (an instance restores its state from the changelog)"
                                                                    : NULL;
         if (why) {

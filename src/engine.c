@@ -116,6 +116,7 @@ static void restore_ended(tally_engine_t *eng) {
     }
     rd_kafka_topic_partition_list_t *done = rd_kafka_topic_partition_list_copy(eng->pipe.held);
     tally_kafka_log_partitions("restored, counting", done);
+    tally_evtime_load_partitions(&eng->ep.time, &eng->pipe, eng->state, done);
     tally_pipeline_release(&eng->pipe, done);
     rd_kafka_topic_partition_list_destroy(done);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "tally/clock.h"
 #include "tally/crashpoint.h"
@@ -66,6 +67,7 @@ void tally_epoch_init(tally_epoch_t *ep, const tally_config_t *conf, tally_pipel
                       tally_state_t *state, uint64_t committed) {
     tally_evtime_term(&ep->time);
     free(ep->closed.buf);
+    free(ep->closing_r);
     *ep = (tally_epoch_t){.st = TALLY_EPOCH_IDLE, .conf = conf, .pipe = pipe, .txn = txn, .state = state,
                           .epoch = committed, .committed = committed};
     int r = tally_evtime_init(&ep->time, conf, state);
@@ -87,6 +89,8 @@ int tally_epoch_start_pipeline(tally_epoch_t *ep) {
 void tally_epoch_term(tally_epoch_t *ep) {
     tally_evtime_term(&ep->time);
     free(ep->closed.buf);
+    free(ep->closing_r);
+    ep->closing_r = NULL;
     ep->closed = (tally_changes_t){0};
     tally_file_plan_clear(&ep->plan);
     if (ep->final_cut) rd_kafka_topic_partition_list_destroy(ep->final_cut);
@@ -143,7 +147,7 @@ void tally_epoch_trigger(tally_epoch_t *ep) {
     if (tally_epoch_failed(ep)) return;
     /* Without input, an epoch still runs to close the windows the watermark passed (Spark's
      * no-data batch): append mode emits them, every mode deletes them. */
-    if (!input && !tally_evtime_wants_epoch(&ep->time, ep->state)) return;
+    if (!input && !tally_evtime_wants_epoch(&ep->time, ep->pipe, ep->state)) return;
     if (begin(ep)) request(ep, false);
 }
 
@@ -236,12 +240,57 @@ static void closed_one(const uint8_t *key, size_t len, int64_t count, void *opaq
     if (!ep->closed_oom && !tally_changes_add(&ep->closed, key, (uint32_t)len, count)) ep->closed_oom = true;
 }
 
+/* distributed: a closed window's key of a partition that closes this epoch. */
+static void closed_partition_one(const uint8_t *key, size_t len, int64_t count, void *opaque) {
+    tally_epoch_t *ep = opaque;
+    int64_t start;
+    const uint8_t *word;
+    size_t wl;
+    if (tally_window_key_decode(key, len, &start, &word, &wl)) return;
+    int32_t r = tally_scaleout_partition(XXH3_64bits(key, len), ep->conf->repartition_partitions);
+    if (!ep->closing_r[r] || !tally_window_closed(start, ep->conf->window_size_ms, ep->time.wm_r[r])) return;
+    if (!ep->closed_oom && !tally_changes_add(&ep->closed, key, (uint32_t)len, count)) ep->closed_oom = true;
+}
+
+/* distributed: each repartition partition that counts here closes the windows its own W_r(e)
+ * closed; the state holds other partitions' keys too (of partitions that were here before), so
+ * keys are picked one by one, and deleted one by one, with a tombstone in the changelog. */
+static bool close_partitions(tally_epoch_t *ep) {
+    int nr = ep->time.nr;
+    if (!ep->closing_r && !(ep->closing_r = calloc((size_t)nr, 1))) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "out of memory");
+        return false;
+    }
+    memset(ep->closing_r, 0, (size_t)nr);
+    int64_t top = TALLY_WATERMARK_NONE;
+    for (int i = 0; i < ep->pipe->nparts; i++) {
+        tally_part_t *pt = &ep->pipe->parts[i];
+        if (!pt->stage2 || atomic_load(&pt->held) || !tally_evtime_closes(&ep->time, pt->partition)) continue;
+        ep->closing_r[pt->partition] = 1;
+        if (ep->time.wm_r[pt->partition] > top) top = ep->time.wm_r[pt->partition];
+    }
+    if (top == TALLY_WATERMARK_NONE || !tally_window_key_closed_range(ep->conf->window_size_ms, top, ep->close_begin,
+                                                                         ep->close_end))
+        return true;
+    int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
+                                            sizeof(ep->close_end), closed_partition_one, ep);
+    if (r || ep->closed_oom) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s the closed windows of epoch %" PRIu64,
+                         r ? "cannot read from the state" : "out of memory for", ep->epoch);
+        return false;
+    }
+    ep->closing = true; /* the partitions' passes are recorded even when nothing closed */
+    return true;
+}
+
 /* The windows W(e) closed: which state keys the epoch deletes and, in append mode, their final
  * counts as its output. They were final before the epoch began: W(e) dropped every record of
  * theirs since, and the state holds everything up to the last epoch. False on a failure. */
 static bool close_windows(tally_epoch_t *ep) {
     tally_changes_clear(&ep->closed);
     ep->closed_oom = false;
+    ep->closing = false;
+    if (ep->time.nr) return close_partitions(ep);
     ep->closing = tally_evtime_closed_range(&ep->time, ep->state, ep->close_begin, ep->close_end);
     if (!ep->closing || ep->conf->output_mode != TALLY_OUTPUT_APPEND) return true;
     int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
@@ -254,10 +303,28 @@ static bool close_windows(tally_epoch_t *ep) {
     return true;
 }
 
+/* One record into the epoch's transaction from the control thread (value NULL: a tombstone). */
+static bool produce_one(tally_epoch_t *ep, rd_kafka_topic_t *rkt, int32_t partition, const void *key, size_t kl,
+                        const void *value, size_t vl, tally_txn_failure_t *f) {
+    rd_kafka_t *rk = tally_txn_producer(ep->txn);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                                                    RD_KAFKA_V_KEY(key, kl), RD_KAFKA_V_VALUE((void *)value, vl),
+                                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(rk, 10);
+            continue;
+        }
+        if (!err) return true;
+        f->status = TALLY_EXIT_ERROR;
+        snprintf(f->why, sizeof(f->why), "producing to %s in epoch %" PRIu64 " failed: %s", rd_kafka_topic_name(rkt),
+                 ep->epoch, rd_kafka_err2str(err));
+        return false;
+    }
+}
+
 /* append with sink=kafka: the closed windows into the epoch's transaction (control thread). */
 static bool produce_closed(tally_epoch_t *ep, tally_txn_failure_t *f) {
-    rd_kafka_t *rk = tally_txn_producer(ep->txn);
-    rd_kafka_topic_t *rkt = tally_txn_topic(ep->txn);
     print_ctx_t c = {.conf = ep->conf};
     const uint8_t *key;
     uint32_t len;
@@ -267,26 +334,46 @@ static bool produce_closed(tally_epoch_t *ep, tally_txn_failure_t *f) {
         const void *k;
         size_t kl;
         size_t jl = tally_output_record(ep->conf, key, len, count, &c.buf, &c.cap, &k, &kl);
-        for (;;) {
-            rd_kafka_resp_err_t err = jl ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(k, kl),
-                                                             RD_KAFKA_V_VALUE(c.buf, jl),
-                                                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
-                                         : RD_KAFKA_RESP_ERR__FAIL;
-            if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-                rd_kafka_poll(rk, 10);
-                continue;
-            }
-            if (err) {
-                f->status = TALLY_EXIT_ERROR;
-                snprintf(f->why, sizeof(f->why), "producing the closed windows of epoch %" PRIu64 " failed: %s",
-                         ep->epoch, jl ? rd_kafka_err2str(err) : "out of memory");
-                ok = false;
-            }
-            break;
-        }
+        if (!jl) {
+            f->status = TALLY_EXIT_ERROR;
+            snprintf(f->why, sizeof(f->why), "out of memory for the closed windows of epoch %" PRIu64, ep->epoch);
+            ok = false;
+        } else ok = produce_one(ep, tally_txn_topic(ep->txn), RD_KAFKA_PARTITION_UA, k, kl, c.buf, jl, f);
     }
     free(c.buf);
     return ok;
+}
+
+/* distributed windows: the closed windows' tombstones and the partitions' new watermarks into the
+ * changelog, so the next owner of a partition neither restores a closed window nor counts a record
+ * this one dropped. */
+static bool produce_changelog(tally_epoch_t *ep, tally_txn_failure_t *f) {
+    rd_kafka_topic_t *rkt = tally_txn_changelog(ep->txn);
+    int nr = ep->conf->repartition_partitions;
+    const uint8_t *key;
+    uint32_t len;
+    int64_t count;
+    bool ok = true;
+    for (size_t off = 0; ok && tally_changes_next(&ep->closed, &off, &key, &len, &count);)
+        ok = produce_one(ep, rkt, tally_scaleout_partition(XXH3_64bits(key, len), nr), key, len, NULL, 0, f);
+    for (int i = 0; ok && i < ep->pipe->nparts; i++) {
+        tally_part_t *pt = &ep->pipe->parts[i];
+        if (!pt->stage2 || atomic_load(&pt->held) || !tally_evtime_send_due(&ep->time, pt->partition)) continue;
+        char v[24];
+        int vl = snprintf(v, sizeof(v), "%" PRId64, ep->time.wm_next_r[pt->partition]);
+        ok = produce_one(ep, rkt, pt->partition, TALLY_SCALEOUT_WATERMARK_KEY, 1, v, (size_t)vl, f);
+    }
+    return ok;
+}
+
+/* distributed windows: what the committed epoch did for each partition that counts here. */
+static void changelog_committed(tally_epoch_t *ep) {
+    for (int i = 0; ep->time.nr && i < ep->pipe->nparts; i++) {
+        tally_part_t *pt = &ep->pipe->parts[i];
+        if (!pt->stage2 || atomic_load(&pt->held)) continue;
+        if (ep->closing_r && ep->closing_r[pt->partition]) ep->time.closed_r[pt->partition] = ep->time.wm_r[pt->partition];
+        ep->time.sent_r[pt->partition] = ep->time.wm_next_r[pt->partition];
+    }
 }
 
 static void log_late(tally_epoch_t *ep) {
@@ -349,7 +436,9 @@ static tally_txn_class_t commit_output(tally_epoch_t *ep, rd_kafka_topic_partiti
     }
     if (ep->files) return commit_files(ep, offsets, f);
     if (!tally_txn_producer(ep->txn)) print_console(ep);
-    else if (ep->closed.n && !produce_closed(ep, f)) return TALLY_TXN_ABORTABLE;
+    else if (ep->conf->output_mode == TALLY_OUTPUT_APPEND && ep->closed.n && !produce_closed(ep, f))
+        return TALLY_TXN_ABORTABLE;
+    if (ep->time.nr && !produce_changelog(ep, f)) return TALLY_TXN_ABORTABLE;
     return tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, f);
 }
 
@@ -364,7 +453,13 @@ static int store(tally_epoch_t *ep) {
         for (size_t off = 0; tally_changes_next(&ep->pipe->workers[w].out, &off, &word, &len, &count);)
             tally_state_batch_put_count(b, word, len, count);
     }
-    if (ep->closing)
+    if (ep->closing && ep->time.nr) {
+        const uint8_t *key;
+        uint32_t len;
+        int64_t count;
+        for (size_t off = 0; tally_changes_next(&ep->closed, &off, &key, &len, &count);)
+            tally_state_batch_delete_count(b, key, len);
+    } else if (ep->closing)
         tally_state_batch_delete_counts(b, ep->close_begin, sizeof(ep->close_begin), ep->close_end, sizeof(ep->close_end));
     tally_evtime_store(&ep->time, b);
     if (ep->source && ep->plan.epoch == ep->epoch) tally_filesource_store(ep->source, &ep->plan, b);
@@ -405,7 +500,9 @@ static void finish(tally_epoch_t *ep) {
     tally_evtime_barrier(&ep->time, p, ep->epoch);
     if (!close_windows(ep)) return;
     size_t keys = tally_pipeline_out_keys(p);
-    bool moved = ep->closing;
+    /* distributed windows: a pass that closed nothing, or a new watermark, still commits (the
+     * changelog must carry the watermark the epoch's decisions were made with). */
+    bool moved = ep->closing || tally_evtime_partitions_due(&ep->time, p);
     for (int i = 0; i < p->nparts; i++) moved = moved || atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed) != p->parts[i].committed;
     /* Files that gave no words (empty, binary, vanished) still commit: they are read for good. */
     if (ep->source && ep->plan.epoch == ep->epoch && ep->plan.nfiles > 0) moved = true;
@@ -463,6 +560,7 @@ static void finish(tally_epoch_t *ep) {
                              .each_change = each_output, .each_opaque = ep, .windowed = ep->time.on,
                              .late = late - ep->late_committed, .watermark = ep->time.wm};
     ep->late_committed = late;
+    changelog_committed(ep);
     tally_evtime_committed(&ep->time);
     for (int i = 0; i < p->nparts; i++) {
         rec.lines += atomic_exchange(&p->parts[i].lines, 0);

@@ -66,6 +66,7 @@ typedef struct tally_epoch_s {
      * are then only its state changes). */
     tally_changes_t closed;
     bool closed_oom;
+    uint8_t *closing_r;           /* distributed: [repartition.partitions] r has windows closing this epoch */
     uint64_t late_logged, late_committed;
     int status;                   /* TALLY_EXIT_* once FAILED */
 } tally_epoch_t;

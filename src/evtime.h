@@ -27,6 +27,11 @@ typedef struct {
     tally_watermark_t tracker;
     int64_t wm, wm_next;     /* W(e) of the epoch in flight (or the next one), W(e+1) */
     int64_t ptime, ptime_next; /* P(e), P(e+1) */
+    /* topology=distributed with a watermark: W per repartition partition r (wm and wm_next are then
+     * their greatest, for reports), the last W_r sent to the changelog (its next owner starts from
+     * it), and the W_r at which r's closed windows were last removed. [repartition.partitions] */
+    int nr;
+    int64_t *wm_r, *wm_next_r, *sent_r, *closed_r;
 } tally_evtime_t;
 
 /* The committed watermark and processing time from the state (none stored: Spark's first
@@ -49,13 +54,30 @@ bool tally_evtime_closed_range(const tally_evtime_t *ev, tally_state_t *state, u
                                uint8_t end[TALLY_WINDOW_KEY_PREFIX]);
 /* With no input: whether an epoch should run anyway, because windows in the state are closed by
  * W(e), or would be by the watermark the wall clock gives now (window.close.idle.ms, idleness). */
-bool tally_evtime_wants_epoch(const tally_evtime_t *ev, tally_state_t *state);
+bool tally_evtime_wants_epoch(const tally_evtime_t *ev, const tally_pipeline_t *pipe, tally_state_t *state);
+/* distributed: a repartition partition counting here has windows to close or a watermark to send. */
+bool tally_evtime_partitions_due(const tally_evtime_t *ev, const tally_pipeline_t *pipe);
 /* W(e+1) and P(e+1) into e's state write. */
 void tally_evtime_store(const tally_evtime_t *ev, tally_state_batch_t *b);
 /* e is stored: W(e+1), P(e+1) become the committed ones. */
 void tally_evtime_committed(tally_evtime_t *ev);
 /* An epoch that commits nothing: W(e+1) and P(e+1) are stored alone when they changed. */
 int tally_evtime_store_alone(tally_evtime_t *ev, tally_state_t *state, char *errstr, size_t errstr_size);
+
+/* distributed: W_r of the partitions of `parts` from the state (restored), published. */
+void tally_evtime_load_partitions(tally_evtime_t *ev, tally_pipeline_t *pipe, tally_state_t *state,
+                                  const rd_kafka_topic_partition_list_t *parts);
+/* distributed: whether repartition partition r (owned, counting) has windows W_r(e) may close
+ * that were not removed yet. */
+static inline bool tally_evtime_closes(const tally_evtime_t *ev, int32_t r) {
+    return ev->nr && ev->wm_r[r] != TALLY_WATERMARK_NONE && ev->wm_r[r] != ev->closed_r[r];
+}
+/* distributed: the "W" changelog record of r: due when W_r(e+1) moved past what was sent. */
+static inline bool tally_evtime_send_due(const tally_evtime_t *ev, int32_t r) {
+    return ev->nr && ev->wm_next_r[r] != TALLY_WATERMARK_NONE && ev->wm_next_r[r] != ev->sent_r[r];
+}
+/* "watermark.<r>": distributed, W_r(e+1) stored with e. */
+void tally_evtime_meta_name(int32_t r, char *buf, size_t size);
 
 #define TALLY_META_WATERMARK "watermark"
 #define TALLY_META_PTIME "ptime"

@@ -110,15 +110,24 @@ static void stage1_send(tally_word_t *e, void *opaque) {
 }
 
 /* Stage 1 at the barrier: the epoch's (word, delta) sums into the open transaction, each to the
- * repartition partition that owns the word. */
+ * repartition partition that owns the word; with a watermark, then the greatest event time read so
+ * far to every repartition partition (a time record, key "T"), after the sums: so each partition
+ * learns how far every input has come, and its watermark follows the greatest (scaleout.h). */
 static bool stage1_flush(tally_part_t *p) {
     stage1_ctx_t c = {.p = p, .ok = true};
     tally_wordtab_foreach(p->agg, stage1_send, &c);
     tally_wordtab_clear(p->agg);
+    tally_pipeline_t *pipe = p->pipe;
+    if (!c.ok || !pipe->wm_r || p->max_ts == TALLY_WATERMARK_NONE || p->max_ts == p->sent_max_ts) return c.ok;
+    char v[24];
+    int vl = snprintf(v, sizeof(v), "%" PRId64, p->max_ts);
+    for (int32_t r = 0; c.ok && r < pipe->conf->repartition_partitions; r++)
+        c.ok = tally_pipeline_produce(pipe, pipe->repartition, r, TALLY_SCALEOUT_TIME_KEY, 1, v, (size_t)vl);
+    p->sent_max_ts = p->max_ts;
     return c.ok;
 }
 
-/* Stage 2, a repartition record: key = word, value = its delta in decimal. */
+/* Stage 2, a repartition record: key = word, value = its delta in decimal; or a time record. */
 static bool stage2_add(tally_part_t *p, const rd_kafka_message_t *m) {
     char v[24];
     char *end = NULL;
@@ -126,6 +135,10 @@ static bool stage2_add(tally_part_t *p, const rd_kafka_message_t *m) {
     memcpy(v, m->payload ? m->payload : "", vl);
     v[vl] = '\0';
     long long d = vl ? strtoll(v, &end, 10) : 0;
+    if (p->pipe->wm_r && m->key_len == 1 && !memcmp(m->key, TALLY_SCALEOUT_TIME_KEY, 1) && vl && !*end) {
+        if (d > p->max_ts) p->max_ts = d;
+        return true;
+    }
     if (!m->key || !m->key_len || !vl || *end || d <= 0) {
         tally_fault_raise(p->pipe->fault, TALLY_EXIT_ERROR, "%s[%d] offset %lld is not a (word, count) record of tally's "
                           "stage 1: was the topic written by something else?", p->topic, (int)p->partition,

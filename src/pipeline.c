@@ -28,6 +28,10 @@ int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_faul
     p->nworkers = c->workers > 0 ? c->workers : (int)(cores > 0 ? cores : 1);
     p->workers = calloc((size_t)p->nworkers, sizeof(*p->workers));
     if (!p->workers) return TALLY_ENOMEM;
+    if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED && c->window_size_ms > 0 && c->watermark_delay_ms >= 0) {
+        if (!(p->wm_r = calloc((size_t)c->repartition_partitions, sizeof(*p->wm_r)))) return TALLY_ENOMEM;
+        for (int r = 0; r < c->repartition_partitions; r++) atomic_init(&p->wm_r[r], TALLY_WATERMARK_NONE);
+    }
     for (int w = 0; w < p->nworkers; w++) {
         tally_worker_t *wk = &p->workers[w];
         wk->pipe = p;
@@ -58,6 +62,8 @@ void tally_pipeline_term(tally_pipeline_t *p) {
     p->workers = NULL;
     if (p->held) rd_kafka_topic_partition_list_destroy(p->held);
     p->held = NULL;
+    free((void *)p->wm_r);
+    p->wm_r = NULL;
     pthread_mutex_destroy(&p->ep_mu);
     pthread_cond_destroy(&p->ep_cv);
 }
@@ -101,7 +107,7 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
         atomic_init(&pt->cut, l->elems[i].offset);
         atomic_init(&pt->seen, l->elems[i].offset);
         pt->epoch = epoch;
-        pt->max_ts = pt->last_input = TALLY_WATERMARK_NONE;
+        pt->max_ts = pt->last_input = pt->sent_max_ts = TALLY_WATERMARK_NONE;
         atomic_init(&pt->cut_max_ts, TALLY_WATERMARK_NONE);
         atomic_init(&pt->cut_last_input, TALLY_WATERMARK_NONE);
         if (p->conf->window_size_ms > 0) {
@@ -157,6 +163,7 @@ int tally_pipeline_start(tally_pipeline_t *p, tally_state_t *state, rd_kafka_t *
     for (int w = 0; w < p->nworkers; w++) {
         tally_worker_t *wk = &p->workers[w];
         wk->wm = atomic_load(&p->wm);
+        wk->wm_gen = atomic_load(&p->wm_gen);
         free(wk->blocked);
         wk->blocked = calloc((size_t)(p->nparts ? p->nparts : 1), 1);
         if (!wk->blocked) return TALLY_ENOMEM;

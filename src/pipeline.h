@@ -86,6 +86,7 @@ typedef struct tally_part_s {
      * epoch in `agg` (@locality partition thread) and go to the repartition topic at the barrier,
      * not to the workers. A repartition partition is stage 2: its records are (word, delta). */
     tally_wordtab_t *agg;
+    int64_t sent_max_ts;          /* stage 1: the greatest event time sent in a time record */
     bool stage2;
     _Atomic bool held;            /* stage 2 whose state is being restored: answers barriers, reads nothing */
 } tally_part_t;
@@ -109,6 +110,7 @@ typedef struct tally_worker_s {
     uint64_t done_epoch;          /* @locality worker: last epoch it finished */
     uint64_t evicted;             /* @locality worker: words dropped from memory so far */
     int64_t wm;                   /* @locality worker: the watermark of the epoch it applies */
+    uint64_t wm_gen;              /* @locality worker: the pipe's wm_gen it purged at */
     _Atomic int sleeping;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -156,10 +158,21 @@ struct tally_pipeline_s {
      * the processing times of the epoch requested (ptime_cur) and of the one after (ptime_next). */
     _Atomic int64_t wm;
     _Atomic uint64_t wm_epoch;
+    _Atomic uint64_t wm_gen;      /* bumped with every change of wm or wm_r: workers purge closed windows */
+    /* topology=distributed with a watermark: each repartition partition r has its own, wm_r[r]
+     * (Kafka Streams' stream time per task); wm is then their greatest. NULL otherwise. */
+    _Atomic int64_t *wm_r;
     _Atomic int64_t ptime_cur, ptime_next;
     _Atomic uint64_t late_total;  /* (word, window) pairs dropped as late, since start */
 };
 
+
+/* The watermark that applies to a key of this hash: the one of the epoch, or (distributed) its
+ * repartition partition's. Workers, between the waits for a new watermark. */
+static inline int64_t tally_pipeline_wm(tally_pipeline_t *p, uint64_t hash, int64_t epoch_wm) {
+    if (!p->wm_r) return epoch_wm;
+    return atomic_load_explicit(&p->wm_r[hash % (uint64_t)p->conf->repartition_partitions], memory_order_relaxed);
+}
 
 static inline int tally_route(uint64_t hash, int nworkers) {
     return (int)(((hash >> 32) * (uint64_t)nworkers) >> 32);

@@ -20,6 +20,11 @@
 #include "tally/state.h"
 
 #define TALLY_META_TOPOLOGY "topology" /* 1: the state of a distributed instance (absent: single) */
+/* Keys no window key can have (those are 9 bytes or more): in the repartition topic a stage 1's
+ * greatest event time, in the changelog its partition's watermark W_r (values in decimal). A
+ * changelog record without a value deletes its key (a closed window). */
+#define TALLY_SCALEOUT_TIME_KEY "T"
+#define TALLY_SCALEOUT_WATERMARK_KEY "W"
 
 /* "<application.id>-repartition" or "<application.id>-changelog". */
 void tally_scaleout_topic(const tally_config_t *c, bool changelog, char *buf, size_t size);

@@ -332,6 +332,13 @@ void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, si
     rocksdb_writebatch_putv(b->wb, 2, parts, sizes, 1, &vp, &vs);
 }
 
+void tally_state_batch_delete_count(tally_state_batch_t *b, const uint8_t *word, size_t len) {
+    const char pre = 'c';
+    const char *parts[2] = {&pre, (const char *)word};
+    size_t sizes[2] = {1, len};
+    rocksdb_writebatch_deletev(b->wb, 2, parts, sizes);
+}
+
 void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int32_t partition, int64_t offset) {
     char key[300], v[8];
     size_t kl = offset_key(key, sizeof(key), topic, partition);

@@ -65,12 +65,12 @@ static bool mark_dirty(tally_worker_t *w, tally_word_t *e) {
 
 /* Spark's late rule, per (record, window): a window the epoch's watermark closed takes nothing
  * more (its final count may be out already, and its state is deleted). */
-static bool window_closed(const tally_worker_t *w, const uint8_t *key, size_t len) {
+static bool window_closed(const tally_worker_t *w, uint64_t hash, const uint8_t *key, size_t len) {
     int64_t start;
     const uint8_t *word;
     size_t wl;
     if (tally_window_key_decode(key, len, &start, &word, &wl)) return false;
-    return tally_window_closed(start, w->pipe->conf->window_size_ms, w->wm);
+    return tally_window_closed(start, w->pipe->conf->window_size_ms, tally_pipeline_wm(w->pipe, hash, w->wm));
 }
 
 static bool apply(tally_worker_t *w, tally_batch_t *b) {
@@ -80,7 +80,7 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
     for (uint32_t off = 0; off < b->used;) {
         tally_rec_t *r = tally_batch_rec(b, off);
         off += (uint32_t)tally_rec_size(r->len);
-        if (late_check && window_closed(w, r->bytes, r->len)) {
+        if (late_check && window_closed(w, r->hash, r->bytes, r->len)) {
             late += r->delta;
             continue;
         }
@@ -123,7 +123,7 @@ typedef struct {
 
 static void keep_open(tally_word_t *e, void *opaque) {
     purge_ctx_t *c = opaque;
-    if (!c->ok || window_closed(c->w, e->bytes, e->len)) return;
+    if (!c->ok || window_closed(c->w, e->hash, e->bytes, e->len)) return;
     if (!tally_wordtab_insert(c->keep, e->hash, e->bytes, e->len, e->count)) c->ok = false;
 }
 
@@ -153,9 +153,10 @@ static bool await_watermark(tally_worker_t *w, uint64_t epoch) {
         if (atomic_load_explicit(&pipe->wm_epoch, memory_order_acquire) <= epoch) nap(w, 1);
         atomic_store(&w->sleeping, 0);
     }
-    int64_t wm = atomic_load_explicit(&pipe->wm, memory_order_relaxed);
-    if (wm == w->wm) return true;
-    w->wm = wm;
+    uint64_t gen = atomic_load_explicit(&pipe->wm_gen, memory_order_relaxed);
+    if (gen == w->wm_gen) return true;
+    w->wm_gen = gen;
+    w->wm = atomic_load_explicit(&pipe->wm, memory_order_relaxed);
     if (purge_closed(w)) return true;
     tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
     return false;

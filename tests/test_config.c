@@ -936,6 +936,9 @@ static void test_topology(void) {
     load_ok(&c, REQUIRED_TEXT "topology=distributed\nwindow.size.ms=60000\nwindow.slide.ms=20000\n");
     validate_ok(&c); /* windows in update mode, no watermark */
     tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "topology=distributed\nwindow.size.ms=60000\nwatermark.delay.ms=5000\noutput.mode=append\n");
+    validate_ok(&c);
+    tally_config_term(&c);
     load_ok(&c, REQUIRED_TEXT);
     ASSERT_EQ(c.topology, TALLY_TOPOLOGY_SINGLE);
     ASSERT(c.instance_id == NULL);
@@ -947,8 +950,10 @@ static void test_topology(void) {
     load_err("instance.id=a/b\n", "instance.id", NULL);
     static const struct { const char *text, *why; } bad[] = {
         {"processing.guarantee=at_least_once\n", "topology=distributed needs processing.guarantee=exactly_once"},
-        {"output.mode=complete\n", "topology=distributed needs output.mode=update"},
-        {"window.size.ms=60000\nwatermark.delay.ms=1000\n", "topology=distributed needs windows without a watermark"},
+        {"output.mode=complete\n", "topology=distributed needs output.mode=update or append"},
+        {"window.size.ms=60000\nwatermark.delay.ms=1000\nwatermark.policy=min\n", "topology=distributed needs watermark.policy=max"},
+        {"window.size.ms=60000\nwatermark.delay.ms=1000\nwindow.close.idle.ms=5000\n",
+         "topology=distributed needs no window.close.idle.ms"},
         {"sink=console\noutput.topic=\n", "topology=distributed needs sink=kafka"},
         {"state.rebuild=true\n", "topology=distributed needs no state.rebuild"},
     };

@@ -64,6 +64,8 @@ void tally_state_batch_put_offset(tally_state_batch_t *b, const char *topic, int
 void tally_state_batch_put_file(tally_state_batch_t *b, const char *path, const char *rec);
 void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch);
 void tally_state_batch_put_meta(tally_state_batch_t *b, const char *name, int64_t v);
+/* Deletes one count. */
+void tally_state_batch_delete_count(tally_state_batch_t *b, const uint8_t *word, size_t len);
 /* Deletes every count whose key is in [from, to) (a RocksDB range deletion). */
 void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from, size_t from_len, const uint8_t *to,
                                      size_t to_len);
