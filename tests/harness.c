@@ -107,13 +107,22 @@ static void wait_partitions(rd_kafka_t *rk, const char *topic, int partitions) {
     TH_FAIL("topic %s did not get %d partitions with leaders", topic, partitions);
 }
 
-void th_create_topic(const char *topic, int partitions) {
+void th_create_topic(const char *topic, int partitions) { th_create_topic_config(topic, partitions, NULL); }
+
+void th_create_topic_config(const char *topic, int partitions, const char *const *configs) {
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err, sizeof(err));
     if (!rk) TH_FAIL("rd_kafka_new: %s", err);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
     if (!nt) TH_FAIL("NewTopic: %s", err);
+    for (int i = 0; configs && configs[i]; i++) {
+        char key[256];
+        const char *eq = strchr(configs[i], '=');
+        if (!eq || (size_t)(eq - configs[i]) >= sizeof(key)) TH_FAIL("topic config %s: not key=value", configs[i]);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - configs[i]), configs[i]);
+        if (rd_kafka_NewTopic_set_config(nt, key, eq + 1)) TH_FAIL("topic config %s refused", configs[i]);
+    }
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     admin_wait(rk, q, RD_KAFKA_EVENT_CREATETOPICS_RESULT);
     rd_kafka_NewTopic_destroy(nt);
@@ -525,6 +534,57 @@ th_output_stats_t th_check_output(const char *topic, th_counts_t *truth, int str
     return c.st;
 }
 
+typedef struct {
+    th_counts_t *last, *truth;
+    size_t at_truth; /* words of truth whose last output count is the true one */
+} settle_ctx_t;
+
+static void settle_record(const rd_kafka_message_t *m, void *opaque) {
+    settle_ctx_t *c = opaque;
+    if (!m->key || !m->payload) return;
+    const char *v = memmem(m->payload, m->len, "\"count\":", 8);
+    if (!v) return;
+    long long count = strtoll(v + 8, NULL, 10), truth = th_counts_get(c->truth, m->key, m->key_len);
+    long long prev = th_counts_get(c->last, m->key, m->key_len);
+    if (truth && prev == truth) c->at_truth--;
+    if (truth && count == truth) c->at_truth++;
+    th_counts_add(c->last, m->key, m->key_len, count - prev);
+}
+
+void th_wait_output(const char *topic, th_counts_t *truth, double timeout_s, th_engine_t *const *engines, int n) {
+    settle_ctx_t c = {.last = th_counts_new(), .truth = truth};
+    tally_kclient_opts_t o = {.bootstrap = th_bootstrap(), .group = th_unique("th-settle")};
+    rd_kafka_t *rk = reader(&o);
+    rd_kafka_poll_set_consumer(rk);
+    if (tally_kclient_assign_all(rk, topic, partition_count(rk, topic))) TH_FAIL("assign %s", topic);
+    double t0 = th_now(), checked = 0;
+    size_t want = th_counts_size(truth);
+    while (c.at_truth < want) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m && m->err) TH_FAIL("consume %s: %s", topic, rd_kafka_message_errstr(m));
+        if (m) {
+            settle_record(m, &c);
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (th_now() - checked < 1) continue;
+        checked = th_now();
+        for (int i = 0; i < n; i++)
+            if (!th_engine_alive(engines[i])) {
+                th_engine_dump_log(engines[i], 40);
+                TH_FAIL("%s exited (status %d) before the output settled: %zu of %zu words at their true count",
+                        engines[i]->log, engines[i]->status, c.at_truth, want);
+            }
+        if (th_now() - t0 > timeout_s)
+            TH_FAIL("%s did not settle within %.0f s: %zu of %zu words at their true count", topic, timeout_s, c.at_truth,
+                    want);
+    }
+    fprintf(stderr, "output %s settled: %zu words at their true count after %.1f s\n", topic, want, th_now() - t0);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    th_counts_destroy(c.last);
+}
+
 /* ---- the engine as a subprocess ---- */
 
 #include <fcntl.h>
@@ -657,6 +717,38 @@ void th_engine_wait_positioned(th_engine_t *e, const char *topic, int partitions
             TH_FAIL("engine did not log where it starts in %s[%d] within %.0f s", topic, p, timeout_s);
         }
         usleep(50000);
+    }
+}
+
+char *th_engine_current_log(th_engine_t *e) {
+    char *buf;
+    const char *log = current_log(e, &buf);
+    char *copy = strdup(log ? log : "");
+    ASSERT(copy);
+    free(buf);
+    return copy;
+}
+
+int th_engine_log_count(th_engine_t *e, const char *needle) {
+    char *log = th_engine_current_log(e);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    free(log);
+    return n;
+}
+
+void th_engine_wait_log(th_engine_t *e, const char *needle, int n, double timeout_s) {
+    double deadline = th_now() + timeout_s;
+    while (th_engine_log_count(e, needle) < n) {
+        char during[300];
+        snprintf(during, sizeof(during), "before its log said \"%s\" %d time(s) (%s)", needle, n, e->log);
+        th_engine_require_alive(e, during);
+        if (th_now() > deadline) {
+            th_engine_dump_log(e, 30);
+            TH_FAIL("%s: \"%s\" %d of %d time(s) within %.0f s", e->log, needle, th_engine_log_count(e, needle), n,
+                    timeout_s);
+        }
+        usleep(100000);
     }
 }
 
@@ -856,14 +948,19 @@ char *th_http(const char *method, int port, const char *path, int *status, char 
     return out;
 }
 
-int64_t th_high_watermark(const char *topic, int32_t partition) {
+void th_watermarks(const char *topic, int32_t partition, int64_t *lo, int64_t *hi) {
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(), err, sizeof(err));
     if (!rk) TH_FAIL("rd_kafka_new: %s", err);
-    int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi, 10000);
+    *lo = *hi = -1;
+    rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, 10000);
     if (e) TH_FAIL("watermarks of %s[%d]: %s", topic, (int)partition, rd_kafka_err2str(e));
     rd_kafka_destroy(rk);
+}
+
+int64_t th_high_watermark(const char *topic, int32_t partition) {
+    int64_t lo, hi;
+    th_watermarks(topic, partition, &lo, &hi);
     return hi;
 }
 

@@ -58,6 +58,8 @@ const char *th_unique(const char *prefix);
 
 /* Creates a topic and waits until its partitions have leaders. */
 void th_create_topic(const char *topic, int partitions);
+/* The same with topic configs: a NULL-terminated list of "key=value" (e.g. "cleanup.policy=delete"). */
+void th_create_topic_config(const char *topic, int partitions, const char *const *configs);
 /* Grows a topic to `total` partitions. */
 void th_add_partitions(const char *topic, int total);
 
@@ -158,6 +160,14 @@ void th_engine_require_alive(th_engine_t *e, const char *during);
 int th_engine_alive(th_engine_t *e);
 /* Prints the tail of the engine's log to stderr (on failure). */
 void th_engine_dump_log(th_engine_t *e, int lines);
+/* The log of the last started instance: the text from its "starting:" line on, "" before it has one
+ * (caller frees). */
+char *th_engine_current_log(th_engine_t *e);
+/* Occurrences of needle (a fixed string) in the log of the last started instance. */
+int th_engine_log_count(th_engine_t *e, const char *needle);
+/* Waits until the last started instance's log holds needle at least n times; fails, with the log's
+ * tail, when the engine exits first or after timeout_s. */
+void th_engine_wait_log(th_engine_t *e, const char *needle, int n, double timeout_s);
 
 /* After a clean stop: the offsets in the engine's state.dir equal the group's committed offsets. */
 void th_check_state_offsets(th_engine_t *e, const char *group, const char *topic);
@@ -165,6 +175,12 @@ void th_check_state_offsets(th_engine_t *e, const char *group, const char *topic
 int th_is_committed(const char *group, const char *topic);
 /* Waits until the group's committed offsets on every partition of topic reach the high watermark. */
 void th_wait_committed(const char *group, const char *topic, double timeout_s, th_engine_t *e);
+
+/* Waits until the read_committed output (key = word, value {"word":...,"count":N}) says every word of
+ * truth at its true count: the output has settled once the input stopped. Reads on from where it got
+ * (one reader for the whole wait). Fails after timeout_s, saying how many words are not there yet, or
+ * as soon as one of the n engines (may be 0) exits. The whole output is checked by th_check_output. */
+void th_wait_output(const char *topic, th_counts_t *truth, double timeout_s, th_engine_t *const *engines, int n);
 
 /* The tally binary under test ($TALLY_BIN). */
 const char *th_tally_bin(void);
@@ -183,6 +199,8 @@ int th_free_port(void);
 char *th_http(const char *method, int port, const char *path, int *status, char **content_type);
 /* The high watermark of a partition (a query to the broker). */
 int64_t th_high_watermark(const char *topic, int32_t partition);
+/* Both watermarks: lo is the log start offset (it moves on with retention and DeleteRecords). */
+void th_watermarks(const char *topic, int32_t partition, int64_t *lo, int64_t *hi);
 
 /* ---- faults ---- */
 
