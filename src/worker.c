@@ -200,8 +200,19 @@ static void emit_one(tally_word_t *e, void *opaque) {
         c->ok = false;
         return;
     }
+    if (!w->pipe->producer) return;
+    /* topology=distributed: every new count goes to the changelog, for the next owner (in append
+     * mode too, where nothing else of it is written yet). */
+    if (w->pipe->changelog) {
+        char v[24];
+        int vl = snprintf(v, sizeof(v), "%" PRId64, e->count);
+        c->ok = tally_pipeline_produce(w->pipe, w->pipe->changelog,
+                                       tally_scaleout_partition(e->hash, w->pipe->conf->repartition_partitions), e->bytes,
+                                       e->len, v, (size_t)vl);
+        if (!c->ok) return;
+    }
     /* append: the output is the windows the watermark closed, which control reads from the state. */
-    if (!w->pipe->producer || w->pipe->conf->output_mode == TALLY_OUTPUT_APPEND) return;
+    if (w->pipe->conf->output_mode == TALLY_OUTPUT_APPEND) return;
     const void *key;
     size_t kl;
     size_t jl = tally_output_record(w->pipe->conf, e->bytes, e->len, e->count, &c->json, &c->json_cap, &key, &kl);
@@ -211,14 +222,6 @@ static void emit_one(tally_word_t *e, void *opaque) {
         return;
     }
     c->ok = tally_pipeline_produce(w->pipe, w->pipe->topic, RD_KAFKA_PARTITION_UA, key, kl, c->json, jl);
-    /* topology=distributed: the new count also goes to the changelog, for the next owner. */
-    if (c->ok && w->pipe->changelog) {
-        char v[24];
-        int vl = snprintf(v, sizeof(v), "%" PRId64, e->count);
-        c->ok = tally_pipeline_produce(w->pipe, w->pipe->changelog,
-                                       tally_scaleout_partition(e->hash, w->pipe->conf->repartition_partitions), e->bytes,
-                                       e->len, v, (size_t)vl);
-    }
 }
 
 /* All barriers of the epoch are in: emit, hand over, report done. */
