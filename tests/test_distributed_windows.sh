@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Windows across instances (issue 12 with windows): two topology=distributed instances count 2 s
-# tumbling windows with a 3 s watermark delay in append mode while timestamped lines flow; one is
+# tumbling windows with a 25 s watermark delay in append mode while timestamped lines flow; one is
 # SIGKILLed and restarted with an EMPTY state.dir (its partitions' windows and watermarks come back
 # from the changelog). The read_committed output must equal tally-gen's per-window truth for every
 # window the final watermark closed, each (window, word) written once (no duplicate, no second
@@ -37,7 +37,7 @@ trigger.interval.ms=500
 transaction.timeout.ms=10000
 kafka.session.timeout.ms=10000
 window.size.ms=2000
-watermark.delay.ms=3000
+watermark.delay.ms=25000
 output.mode=append
 EOF
 start() {  # id
@@ -47,11 +47,16 @@ start() {  # id
 }
 start a
 start b
-sleep 3
-# 12 s of event time at 10 lines per ms, 10k lines/s: the partitions' event times stay far within
-# the delay of each other, so no line is late and the truth is exact.
-"$gen" --bootstrap "$B" --topic "$app-in" --lines 120000 --vocab 100 --rate 10000 \
-    --event-time-start 1700000000000 --event-time-step 0.1 --window-size 2000 --watermark-delay 3000 \
+sleep 8 # both in the group before the input starts
+# Event time runs with the wall clock (10 lines per ms at 10k lines/s), 45 s of it. The delay (25 s)
+# exceeds how far one input partition can fall behind another (a killed instance's partitions wait
+# out the 10 s session before they move), so no line is late and the truth is exact (the max
+# watermark's caveat, docs/windows.md). Event time starts 10 minutes ago, on a window boundary:
+# records stamped older than the topic's retention.ms (7 days) would be deleted by the broker under
+# the test (seen: "records [11353, 30000) are gone").
+t0=$(( ($(date +%s) - 600) / 2 * 2000 ))
+"$gen" --bootstrap "$B" --topic "$app-in" --lines 450000 --vocab 100 --rate 10000 \
+    --event-time-start "$t0" --event-time-step 0.1 --window-size 2000 --watermark-delay 25000 \
     --window-truth "$dir/truth.tsv" --window-late "$dir/late.tsv" >"$dir/gen.out" 2>"$dir/gen.log" &
 genpid=$!
 sleep 5
