@@ -249,7 +249,17 @@ static void closed_partition_one(const uint8_t *key, size_t len, int64_t count, 
     if (tally_window_key_decode(key, len, &start, &word, &wl)) return;
     int32_t r = tally_scaleout_partition(XXH3_64bits(key, len), ep->conf->repartition_partitions);
     if (!ep->closing_r[r] || !tally_window_closed(start, ep->conf->window_size_ms, ep->time.wm_r[r])) return;
-    if (!ep->closed_oom && !tally_changes_add(&ep->closed, key, (uint32_t)len, count)) ep->closed_oom = true;
+    closed_one(key, len, count, ep);
+}
+
+/* The counts of the state keys [close_begin, close_end) to fn; false (failed) on an error. */
+static bool read_closed(tally_epoch_t *ep, tally_obs_word_fn fn) {
+    int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
+                                            sizeof(ep->close_end), fn, ep);
+    if (!r && !ep->closed_oom) return true;
+    tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s the closed windows of epoch %" PRIu64,
+                     r ? "cannot read from the state" : "out of memory for", ep->epoch);
+    return false;
 }
 
 /* distributed: each repartition partition that counts here closes the windows its own W_r(e)
@@ -272,13 +282,7 @@ static bool close_partitions(tally_epoch_t *ep) {
     if (top == TALLY_WATERMARK_NONE || !tally_window_key_closed_range(ep->conf->window_size_ms, top, ep->close_begin,
                                                                          ep->close_end))
         return true;
-    int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
-                                            sizeof(ep->close_end), closed_partition_one, ep);
-    if (r || ep->closed_oom) {
-        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s the closed windows of epoch %" PRIu64,
-                         r ? "cannot read from the state" : "out of memory for", ep->epoch);
-        return false;
-    }
+    if (!read_closed(ep, closed_partition_one)) return false;
     ep->closing = true; /* the partitions' passes are recorded even when nothing closed */
     return true;
 }
@@ -293,14 +297,7 @@ static bool close_windows(tally_epoch_t *ep) {
     if (ep->time.nr) return close_partitions(ep);
     ep->closing = tally_evtime_closed_range(&ep->time, ep->state, ep->close_begin, ep->close_end);
     if (!ep->closing || ep->conf->output_mode != TALLY_OUTPUT_APPEND) return true;
-    int r = tally_state_foreach_count_range(ep->state, ep->close_begin, sizeof(ep->close_begin), ep->close_end,
-                                            sizeof(ep->close_end), closed_one, ep);
-    if (r || ep->closed_oom) {
-        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s the closed windows of epoch %" PRIu64,
-                         r ? "cannot read from the state" : "out of memory for", ep->epoch);
-        return false;
-    }
-    return true;
+    return read_closed(ep, closed_one);
 }
 
 /* One record into the epoch's transaction from the control thread (value NULL: a tombstone). */

@@ -129,17 +129,13 @@ static bool stage1_flush(tally_part_t *p) {
 
 /* Stage 2, a repartition record: key = word, value = its delta in decimal; or a time record. */
 static bool stage2_add(tally_part_t *p, const rd_kafka_message_t *m) {
-    char v[24];
-    char *end = NULL;
-    size_t vl = m->payload && m->len < sizeof(v) ? m->len : 0;
-    memcpy(v, m->payload ? m->payload : "", vl);
-    v[vl] = '\0';
-    long long d = vl ? strtoll(v, &end, 10) : 0;
-    if (p->pipe->wm_r && m->key_len == 1 && !memcmp(m->key, TALLY_SCALEOUT_TIME_KEY, 1) && vl && !*end) {
+    int64_t d = 0;
+    bool num = tally_scaleout_number(m, &d);
+    if (p->pipe->wm_r && m->key_len == 1 && !memcmp(m->key, TALLY_SCALEOUT_TIME_KEY, 1) && num) {
         if (d > p->max_ts) p->max_ts = d;
         return true;
     }
-    if (!m->key || !m->key_len || !vl || *end || d <= 0) {
+    if (!m->key || !m->key_len || !num || d <= 0) {
         tally_fault_raise(p->pipe->fault, TALLY_EXIT_ERROR, "%s[%d] offset %lld is not a (word, count) record of tally's "
                           "stage 1: was the topic written by something else?", p->topic, (int)p->partition,
                           (long long)m->offset);

@@ -117,26 +117,34 @@ static int restore_write(tally_state_t *st, tally_state_batch_t *b, const restor
     return tally_state_batch_write(st, b, errstr, size);
 }
 
+bool tally_scaleout_number(const rd_kafka_message_t *m, int64_t *v) {
+    char buf[24];
+    char *end = NULL;
+    if (!m->payload || m->len == 0 || m->len >= sizeof(buf)) return false;
+    memcpy(buf, m->payload, m->len);
+    buf[m->len] = '\0';
+    long long x = strtoll(buf, &end, 10);
+    if (*end) return false;
+    *v = x;
+    return true;
+}
+
 /* A changelog record into the batch: key = word, value = its count in decimal; no value: deleted;
  * the partition's watermark. */
 static int restore_record(const rd_kafka_message_t *m, tally_state_batch_t *b, char *errstr, size_t size) {
-    char v[24];
-    char *e = NULL;
     if (m->key && m->key_len && !m->payload) {
         tally_state_batch_delete_count(b, m->key, m->key_len);
         return 0;
     }
-    size_t vl = m->payload && m->len < sizeof(v) ? m->len : 0;
-    memcpy(v, m->payload ? m->payload : "", vl);
-    v[vl] = '\0';
-    long long count = vl ? strtoll(v, &e, 10) : -1;
-    if (m->key && m->key_len == 1 && !memcmp(m->key, TALLY_SCALEOUT_WATERMARK_KEY, 1) && vl && !*e) {
+    int64_t count = -1;
+    bool num = tally_scaleout_number(m, &count);
+    if (m->key && m->key_len == 1 && !memcmp(m->key, TALLY_SCALEOUT_WATERMARK_KEY, 1) && num) {
         char name[32];
         tally_evtime_meta_name(m->partition, name, sizeof(name));
         tally_state_batch_put_meta(b, name, count);
         return 0;
     }
-    if (!m->key || !vl || *e || count < 0) {
+    if (!m->key || !num || count < 0) {
         snprintf(errstr, size, "%s[%d] offset %" PRId64 " is not a (word, count) record of tally's changelog",
                  rd_kafka_topic_name(m->rkt), (int)m->partition, m->offset);
         return TALLY_EIO;

@@ -26,6 +26,10 @@
 #define TALLY_SCALEOUT_TIME_KEY "T"
 #define TALLY_SCALEOUT_WATERMARK_KEY "W"
 
+/* The record's value as the decimal number the internal topics carry (a delta, a count, a time);
+ * false when it is not one. */
+bool tally_scaleout_number(const rd_kafka_message_t *m, int64_t *v);
+
 /* "<application.id>-repartition" or "<application.id>-changelog". */
 void tally_scaleout_topic(const tally_config_t *c, bool changelog, char *buf, size_t size);
 bool tally_scaleout_is_repartition(const tally_config_t *c, const char *topic);
