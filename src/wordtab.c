@@ -18,7 +18,8 @@ struct tally_wordtab_s {
     tally_word_t **slots;
     size_t mask;
     size_t count;
-    arena_chunk_t *chunks;
+    arena_chunk_t *chunks;        /* in allocation order; clear keeps them for the next words */
+    arena_chunk_t *cur, *last;    /* the chunk allocated from, the list's tail */
     size_t arena_bytes;
 };
 
@@ -36,7 +37,7 @@ static void free_chunks(tally_wordtab_t *t) {
         n = c->next;
         free(c);
     }
-    t->chunks = NULL;
+    t->chunks = t->cur = t->last = NULL;
     t->arena_bytes = 0;
 }
 
@@ -47,8 +48,11 @@ void tally_wordtab_destroy(tally_wordtab_t *t) {
     free(t);
 }
 
+/* Keeps the arena: a table that is filled and emptied again and again (a partition's sums of an
+ * epoch) reuses its chunks instead of asking malloc for megabytes (mmap, page faults) each time. */
 void tally_wordtab_clear(tally_wordtab_t *t) {
-    free_chunks(t);
+    for (arena_chunk_t *c = t->chunks; c; c = c->next) c->used = 0;
+    t->cur = t->chunks;
     memset(t->slots, 0, (t->mask + 1) * sizeof(*t->slots));
     t->count = 0;
 }
@@ -79,17 +83,21 @@ static int grow(tally_wordtab_t *t) {
 
 static void *arena_alloc(tally_wordtab_t *t, size_t size) {
     size = (size + 7u) & ~(size_t)7u;
-    arena_chunk_t *c = t->chunks;
-    if (!c || c->cap - c->used < size) {
+    arena_chunk_t *c = t->cur;
+    while (c && c->cap - c->used < size) c = c->next;
+    if (!c) {
         size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
         c = malloc(sizeof(*c) + cap);
         if (!c) return NULL;
         c->cap = cap;
         c->used = 0;
-        c->next = t->chunks;
-        t->chunks = c;
+        c->next = NULL;
+        if (t->last) t->last->next = c;
+        else t->chunks = c;
+        t->last = c;
         t->arena_bytes += sizeof(*c) + cap;
     }
+    t->cur = c;
     void *p = c->data + c->used;
     c->used += size;
     return p;

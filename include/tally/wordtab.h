@@ -25,7 +25,7 @@ tally_word_t *tally_wordtab_find(tally_wordtab_t *t, uint64_t hash, const uint8_
 /* Adds a word that is not in the table; the entry's address is stable until clear/destroy. */
 tally_word_t *tally_wordtab_insert(tally_wordtab_t *t, uint64_t hash, const uint8_t *word, uint32_t len,
                                    int64_t count);
-/* Forgets every word (the state store still has them). */
+/* Forgets every word (the state store still has them); keeps the memory for the next ones. */
 void tally_wordtab_clear(tally_wordtab_t *t);
 
 size_t tally_wordtab_size(const tally_wordtab_t *t);
