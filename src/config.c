@@ -27,7 +27,8 @@
 #define MSG_VALUE_MAX    80  /* longer values are cut in messages */
 
 /* P_MS: milliseconds in an int64_t, for durations past int's 24.8 days; -1 when unset. */
-typedef enum { P_STRING, P_INT, P_BOOL, P_ENUM, P_TOPICS, P_MS } ptype_t;
+/* P_BYTES: a size in an int64_t, digits with an optional k, m or g (KiB, MiB, GiB). */
+typedef enum { P_STRING, P_INT, P_BOOL, P_ENUM, P_TOPICS, P_MS, P_BYTES } ptype_t;
 
 /* P_OPTIONAL: a P_MS key with no default; an empty value unsets it again. */
 enum { P_REQUIRED = 1 << 0, P_OPTIONAL = 1 << 1 };
@@ -41,7 +42,8 @@ typedef struct {
     unsigned flags;
     const char *def;              /* default, parsed like user input; NULL = unset */
     int min, max;                 /* P_INT */
-    int64_t ms_max;               /* P_MS: from 0 to this */
+    int64_t ms_max;               /* P_MS: from 0 to this; P_BYTES: from bytes_min to this */
+    int64_t bytes_min;
     const char *const *values;    /* P_ENUM: NULL-terminated; the stored int is the index */
     int (*parse)(const char *);   /* P_ENUM: if set, used instead of looking up `values` */
     pcheck_t check;               /* P_STRING: extra check */
@@ -98,6 +100,8 @@ static int check_path(const char *v, char *why, size_t why_size);
 #define MS(n, d, uns, field, ds)                                                                   \
     {.name = n, .type = P_MS, .flags = (d) ? 0 : P_OPTIONAL, .def = d, .ms_max = MS_MAX,         \
      .unset = uns, .off = OFF(field), .desc = ds}
+#define BYTES(n, d, lo, hi, field, ds)                                                             \
+    {.name = n, .type = P_BYTES, .def = d, .bytes_min = lo, .ms_max = hi, .off = OFF(field), .desc = ds}
 #define BOOL(n, d, field, ds) {.name = n, .type = P_BOOL, .def = d, .off = OFF(field), .desc = ds}
 #define ENUM(n, d, vals, prs, field, ds)                                                           \
     {.name = n, .type = P_ENUM, .def = d, .values = vals, .parse = prs, .off = OFF(field),       \
@@ -215,8 +219,16 @@ static const prop_t props[] = {
     INT("max.word.bytes", "1024", 1, 1048576, max_word_bytes,
         "Longest word counted, in bytes; longer words are not counted, but counted in a metric and "
         "logged once per trigger."),
-    INT("state.cache.max.words", "1000000", 0, 1000000000, cache_max_words,
-        "Words kept in memory in front of RocksDB (all workers together; 0 = no bound). Past it a "
+    BYTES("memory.max.bytes", "256m", INT64_C(64) << 20, INT64_C(1) << 40, memory_max_bytes,
+          "One memory budget for the whole process, from which tally sizes everything that grows "
+          "with the input: fetched input, the output producer's queue, the rings, the input "
+          "threads' sums, the words kept in memory, an epoch's changed keys and RocksDB's memtables "
+          "and block cache (docs/operations.md, Memory, gives the split). When a part is full tally "
+          "slows down (backpressure, earlier triggers); it drops nothing. kafka.* settings of the "
+          "same librdkafka properties override their share."),
+    INT("state.cache.max.words", "-1", -1, 1000000000, cache_max_words,
+        "Words kept in memory in front of RocksDB (all workers together; 0 = no bound; -1 = "
+        "derived from memory.max.bytes). Past it a "
         "trigger starts early and the words already stored are dropped from memory. Ignored with "
         "output.mode=complete, which keeps every word in memory."),
     BOOL("state.rebuild", "false", state_rebuild,
@@ -472,6 +484,24 @@ static int parse_ms(const char *v, int64_t max, int64_t *out) {
     return 0;
 }
 
+static int parse_bytes(const char *v, int64_t lo, int64_t hi, int64_t *out) {
+    if (*v < '0' || *v > '9') return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    }
+    if (errno != 0 || *end != '\0' || n > (hi >> shift)) return -1;
+    n <<= shift;
+    if (n < lo) return -1;
+    *out = (int64_t)n;
+    return 0;
+}
+
 static int parse_bool(const char *v, bool *out) {
     if (strcasecmp(v, "true") == 0) *out = true;
     else if (strcasecmp(v, "false") == 0) *out = false;
@@ -515,6 +545,10 @@ static void allowed_text(const prop_t *p, char *buf, size_t size) {
     case P_MS:
         snprintf(buf, size, "milliseconds, an integer from 0 to %" PRId64 "%s", p->ms_max,
                  (p->flags & P_OPTIONAL) ? " (empty: unset)" : "");
+        break;
+    case P_BYTES:
+        snprintf(buf, size, "bytes from %" PRId64 " to %" PRId64 ", or with k, m or g (KiB, MiB, GiB), e.g. 512m",
+                 p->bytes_min, p->ms_max);
         break;
     }
 }
@@ -565,6 +599,12 @@ static int prop_set(tally_config_t *conf, const prop_t *p, const char *v, const 
         int64_t n;
         if (*v == '\0' && (p->flags & P_OPTIONAL)) n = -1;
         else if (parse_ms(v, p->ms_max, &n) != 0) return bad_value(c, p, v, NULL);
+        *(int64_t *)field(conf, p->off) = n;
+        return 0;
+    }
+    case P_BYTES: {
+        int64_t n;
+        if (parse_bytes(v, p->bytes_min, p->ms_max, &n) != 0) return bad_value(c, p, v, NULL);
         *(int64_t *)field(conf, p->off) = n;
         return 0;
     }
@@ -1219,7 +1259,8 @@ static void put_value(FILE *out, const tally_config_t *conf, const prop_t *p) {
     switch (p->type) {
     case P_STRING: put_escaped(out, *(char **)field(conf, p->off), false); break;
     case P_INT: fprintf(out, "%d", *(int *)field(conf, p->off)); break;
-    case P_MS: fprintf(out, "%" PRId64, *(int64_t *)field(conf, p->off)); break;
+    case P_MS:
+    case P_BYTES: fprintf(out, "%" PRId64, *(int64_t *)field(conf, p->off)); break;
     case P_BOOL: fputs(*(bool *)field(conf, p->off) ? "true" : "false", out); break;
     case P_ENUM: {
         int n = *(int *)field(conf, p->off), cnt = 0;
@@ -1271,6 +1312,7 @@ static const char *type_name(const prop_t *p) {
     case P_ENUM: return "enum";
     case P_TOPICS: return "topic list";
     case P_MS: return "integer";
+    case P_BYTES: return "size";
     }
     return "?";
 }

@@ -54,6 +54,7 @@ struct tally_engine_s {
     uint64_t rejoined_at;         /* uv_now() of the last rejoin: at most one per 10 s */
     uv_loop_t loop;
     uv_timer_t trigger_timer, poll_timer;
+    bool trigger_missed;          /* the timer fired while an epoch was in flight */
     uv_signal_t sigint, sigterm;
     uv_async_t wake;              /* workers' "epoch done", faults, stop requests */
 };
@@ -297,6 +298,10 @@ static void shutdown_engine(tally_engine_t *eng) {
 static void on_trigger(uv_timer_t *t) {
     tally_engine_t *eng = t->data;
     if (eng->st != ENG_RUNNING) return;
+    /* An epoch longer than the interval: the next starts as soon as it ends (Spark's rule for a
+     * processing-time trigger), not at the tick after, which would add up to an interval to the
+     * latency of a loaded engine. */
+    eng->trigger_missed = tally_epoch_in_flight(&eng->ep);
     tally_epoch_trigger(&eng->ep);
     if (stopped_by_failure(eng)) return;
     if (eng->source && tally_filesource_done(eng->source) && !tally_epoch_in_flight(&eng->ep)) {
@@ -313,7 +318,7 @@ static void on_wake(uv_async_t *h) {
     tally_epoch_poll(&eng->ep);
     if (stopped_by_failure(eng)) return;
     if (atomic_load(&eng->stop_requested) && eng->st == ENG_RUNNING) shutdown_engine(eng);
-    else if (!tally_epoch_in_flight(&eng->ep) && atomic_exchange(&eng->pipe.epoch_wanted, false))
+    else if (!tally_epoch_in_flight(&eng->ep) && (atomic_exchange(&eng->pipe.epoch_wanted, false) || eng->trigger_missed))
         on_trigger(&eng->trigger_timer);
     else if (!tally_epoch_in_flight(&eng->ep) && eng->source && eng->conf.trigger_available_now)
         on_trigger(&eng->trigger_timer); /* no need to wait for the timer: the next files are there */
@@ -370,7 +375,9 @@ static int open_state(tally_engine_t *eng) {
     const char *dir = eng->conf.state_dir;
     char err[1024];
     /* A fenced predecessor holds the lock until its next commit fails and it exits. */
-    if (tally_state_open_wait(&eng->state, dir, 120, &eng->stop_requested, err, sizeof(err))) {
+    if (tally_state_open_wait(&eng->state, dir, tally_budget_rocksdb_write_buffer(&eng->pipe.budget),
+                              tally_budget_rocksdb_block_cache(&eng->pipe.budget), 120, &eng->stop_requested, err,
+                              sizeof(err))) {
         tally_err("%s", err);
         return TALLY_ESTATE;
     }
@@ -532,6 +539,13 @@ int tally_engine_run(tally_engine_t *eng) {
                c->output_topic ? c->output_topic : c->output_path ? c->output_path : "-", tally_config_sink_name(c->sink),
                c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once", eng->pipe.nworkers,
                c->trigger_interval_ms);
+    const tally_budget_t *b = &eng->pipe.budget;
+    tally_info("memory.max.bytes=%" PRId64 " MiB: fetched input %" PRId64 " KiB a partition, an epoch %zu changed "
+               "keys (%" PRId64 " KiB of output records), %zu words cached, RocksDB %zu MiB memtables + %zu MiB block "
+               "cache (docs/operations.md, Memory)", b->total >> 20, tally_budget_consumer_queue_kb(b),
+               tally_budget_epoch_keys(b), tally_budget_producer_kb(b),
+               eng->pipe.workers[0].cache_max * (size_t)eng->pipe.nworkers, 2 * tally_budget_rocksdb_write_buffer(b) >> 20,
+               tally_budget_rocksdb_block_cache(b) >> 20);
     if (c->sink == TALLY_SINK_CONSOLE && c->guarantee == TALLY_EXACTLY_ONCE)
         tally_warn("sink=console is at-least-once: stdout cannot join a Kafka transaction, so a crash between "
                    "printing an epoch and committing its offsets prints that epoch again");

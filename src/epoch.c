@@ -491,8 +491,11 @@ static int store(tally_epoch_t *ep) {
 static void finish(tally_epoch_t *ep) {
     bool final = ep->st == TALLY_EPOCH_DRAINING;
     set_state(ep, TALLY_EPOCH_COMMITTING);
-    double t_process = tally_mono_s() - ep->t0;
+    double t_process = tally_mono_s() - ep->t0, t_barrier = 0;
     tally_pipeline_t *p = ep->pipe;
+    for (int w = 0; w < p->nworkers; w++)
+        if (p->workers[w].aligned_s - ep->t0 > t_barrier) t_barrier = p->workers[w].aligned_s - ep->t0;
+    if (t_barrier > t_process) t_barrier = t_process;
     /* First: the workers wait for the next epoch's watermark. */
     tally_evtime_barrier(&ep->time, p, ep->epoch);
     if (!close_windows(ep)) return;
@@ -559,6 +562,7 @@ static void finish(tally_epoch_t *ep) {
     uint64_t late = atomic_load(&p->late_total);
     tally_obs_epoch_t rec = {.epoch = ep->epoch, .keys = ep->conf->output_mode == TALLY_OUTPUT_APPEND ? ep->closed.n : keys,
                              .process_s = t_process, .commit_s = t_commit, .state_s = tally_mono_s() - t0,
+                             .barrier_s = t_barrier, .produce_s = t_process - t_barrier,
                              .each_change = each_output, .each_opaque = ep, .windowed = ep->time.on,
                              .late = late - ep->late_committed, .watermark = ep->time.wm};
     ep->late_committed = late;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tally/budget.h"
 #include "tally/clock.h"
 #include "tally/engine.h"
 #include "tally/err.h"
@@ -170,9 +171,14 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
     /* A partition whose local queue is full is not fetched again until fetch.queue.backoff.ms has
      * passed; librdkafka 2.0 (before the setting existed, 2.1) waited about a second, so there the
      * queues must be large enough never to fill (up to 64 MB of prefetched input per partition:
-     * 270k -> 970k lines/s on one partition). From 2.1 a short backoff lets them stay small. */
+     * 270k -> 970k lines/s on one partition). From 2.1 a short backoff lets them stay small.
+     * From 2.1 the per-partition queue is the consumer's share of memory.max.bytes (budget.h). */
+    tally_budget_t b;
+    tally_budget_split(h->conf, &b);
+    char qkb[32];
+    snprintf(qkb, sizeof(qkb), "%" PRId64, tally_budget_consumer_queue_kb(&b));
     const char *const queues_old[][2] = {{"queued.min.messages", "1000000"}, {"queued.max.messages.kbytes", "65536"}};
-    const char *const queues_new[][2] = {{"fetch.queue.backoff.ms", "10"}, {"queued.max.messages.kbytes", "16384"}};
+    const char *const queues_new[][2] = {{"fetch.queue.backoff.ms", "10"}, {"queued.max.messages.kbytes", qkb}};
     const char *const (*queues)[2] = rd_kafka_version() >= 0x020100ff ? queues_new : queues_old;
     rd_kafka_conf_t *c = rd_kafka_conf_new();
     int r = 0;
@@ -183,16 +189,21 @@ rd_kafka_t *tally_kafka_consumer_new(tally_kafka_hooks_t *h, const char *instanc
 }
 
 rd_kafka_t *tally_kafka_producer_new(tally_kafka_hooks_t *h, const char *txn_id) {
-    char errstr[512], timeout[32];
+    char errstr[512], timeout[32], kb[32], msgs[32];
     snprintf(timeout, sizeof(timeout), "%d", h->conf->transaction_timeout_ms);
+    tally_budget_t b;
+    tally_budget_split(h->conf, &b);
+    snprintf(kb, sizeof(kb), "%" PRId64, tally_budget_producer_kb(&b));
+    snprintf(msgs, sizeof(msgs), "%" PRId64, tally_budget_producer_messages(&b));
     const char *const kv[][2] = {
         /* Java's default partitioner, so Java consumers and Kafka Streams agree on where a word lives. */
         {"partitioner", "murmur2_random"},
         {"enable.idempotence", "true"},
         {"linger.ms", "5"},
-        /* Bounds what an epoch holds in the producer (an early trigger keeps epochs near this size). */
-        {"queue.buffering.max.messages", "200000"},
-        {"queue.buffering.max.kbytes", "65536"},
+        /* The producer's share of memory.max.bytes: a full queue blocks the workers' produce calls
+         * (backpressure) until the epoch's records are sent. */
+        {"queue.buffering.max.messages", msgs},
+        {"queue.buffering.max.kbytes", kb},
         {"transactional.id", txn_id},
         {"transaction.timeout.ms", timeout},
     };

@@ -16,7 +16,6 @@
 #include "tally/tokenize.h"
 
 #define CONSUME_BATCH 512
-#define STAGE1_MAX_WORDS 500000 /* distinct words a stage-1 partition sums before it asks for a trigger */
 
 static void nap_us(long us) {
     struct timespec ts = {0, us * 1000};
@@ -81,7 +80,9 @@ bool tally_part_add_at(tally_part_t *p, const uint8_t *word, size_t len, int64_t
     return true;
 }
 
-/* Stage 1, a word of the input: summed until the barrier. */
+/* Stage 1, a word of the input: summed until the barrier. (Summing per partition thread in single
+ * topology as well, Flink's local-global aggregation, was measured and cost more CPU than the
+ * batch builder's pre-combining it replaced: bench/RESULTS.md, Performance round two.) */
 static bool stage1_add(tally_part_t *p, const uint8_t *word, size_t len) {
     uint64_t h = XXH3_64bits(word, len);
     tally_word_t *e = tally_wordtab_find(p->agg, h, word, (uint32_t)len);
@@ -276,7 +277,7 @@ void *tally_part_main(void *arg) {
         }
         if (!ok) break;
         /* Stage 1 holds its sums until the barrier: a large table asks for an early trigger. */
-        if (p->agg && tally_wordtab_size(p->agg) > STAGE1_MAX_WORDS && !atomic_load(&pipe->epoch_wanted)) {
+        if (p->agg && tally_wordtab_size(p->agg) > pipe->stage1_max && !atomic_load(&pipe->epoch_wanted)) {
             atomic_store(&pipe->epoch_wanted, true);
             pipe->wake(pipe->wake_opaque);
         }

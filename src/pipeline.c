@@ -28,6 +28,9 @@ int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_faul
     p->nworkers = c->workers > 0 ? c->workers : (int)(cores > 0 ? cores : 1);
     p->workers = calloc((size_t)p->nworkers, sizeof(*p->workers));
     if (!p->workers) return TALLY_ENOMEM;
+    tally_budget_split(c, &p->budget);
+    int64_t cache = c->cache_max_words >= 0 ? c->cache_max_words : tally_budget_cache_words(&p->budget);
+    size_t epoch_max = tally_budget_epoch_keys(&p->budget);
     if (c->topology == TALLY_TOPOLOGY_DISTRIBUTED && c->window_size_ms > 0 && c->watermark_delay_ms >= 0) {
         if (!(p->wm_r = calloc((size_t)c->repartition_partitions, sizeof(*p->wm_r)))) return TALLY_ENOMEM;
         for (int r = 0; r < c->repartition_partitions; r++) atomic_init(&p->wm_r[r], TALLY_WATERMARK_NONE);
@@ -37,8 +40,11 @@ int tally_pipeline_init(tally_pipeline_t *p, const tally_config_t *c, tally_faul
         wk->pipe = p;
         wk->idx = w;
         wk->tab = tally_wordtab_new();
-        wk->cache_max = c->cache_max_words > 0
-                            ? ((size_t)c->cache_max_words + (size_t)p->nworkers - 1) / (size_t)p->nworkers : 0;
+        wk->cache_max = cache > 0 ? ((size_t)cache + (size_t)p->nworkers - 1) / (size_t)p->nworkers : 0;
+        /* Half the cache at most: the dirty words cannot leave memory before their epoch commits. */
+        wk->epoch_max = (epoch_max + (size_t)p->nworkers - 1) / (size_t)p->nworkers;
+        if (wk->cache_max && wk->epoch_max > wk->cache_max / 2) wk->epoch_max = wk->cache_max / 2;
+        if (wk->epoch_max < 1) wk->epoch_max = 1;
         pthread_mutex_init(&wk->mu, NULL);
         pthread_cond_init(&wk->cv, NULL);
         if (!wk->tab) return TALLY_ENOMEM;
@@ -97,6 +103,8 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
     p->parts = calloc((size_t)(l->cnt ? l->cnt : 1), sizeof(*p->parts));
     if (!p->parts) return TALLY_ENOMEM;
     p->nparts = l->cnt;
+    p->ring_cap = tally_budget_ring_batches(&p->budget, l->cnt, p->nworkers);
+    p->stage1_max = tally_budget_sum_words(&p->budget, l->cnt);
     for (int i = 0; i < l->cnt; i++) {
         tally_part_t *pt = &p->parts[i];
         pt->pipe = p;
@@ -125,7 +133,7 @@ static int prepare(tally_pipeline_t *p, rd_kafka_t *consumer, const rd_kafka_top
         pt->builders = calloc((size_t)p->nworkers, sizeof(*pt->builders));
         if (!pt->topic || !pt->rings || !pt->builders) return TALLY_ENOMEM;
         for (int w = 0; w < p->nworkers; w++) {
-            if (tally_spsc_init(&pt->rings[w], TALLY_RING_CAP)) return TALLY_ENOMEM;
+            if (tally_spsc_init(&pt->rings[w], p->ring_cap)) return TALLY_ENOMEM;
             tally_batch_builder_init(&pt->builders[w]);
         }
         if (!consumer) continue;
@@ -305,9 +313,21 @@ static void preload_one(const uint8_t *word, size_t len, int64_t count, void *op
 int tally_pipeline_reload(tally_pipeline_t *p, tally_state_t *state) {
     for (int w = 0; w < p->nworkers; w++) tally_wordtab_clear(p->workers[w].tab);
     /* complete mode emits every key at every trigger, so the whole state lives in the tables. */
-    int r = p->conf->output_mode == TALLY_OUTPUT_COMPLETE ? tally_state_foreach_count(state, preload_one, p) : 0;
-    for (int w = 0; w < p->nworkers; w++)
+    bool all = p->conf->output_mode == TALLY_OUTPUT_COMPLETE;
+    int r = all ? tally_state_foreach_count(state, preload_one, p) : 0;
+    if (!r && !all) {
+        uint8_t k[1];
+        size_t kl;
+        r = tally_state_first_count_key(state, k, sizeof(k), &kl);
+        all = r == 0;
+        if (r > 0) r = 0;
+    }
+    /* distributed: restores write counts into the state behind the workers' backs. */
+    all = all && !r && p->conf->topology == TALLY_TOPOLOGY_SINGLE;
+    for (int w = 0; w < p->nworkers; w++) {
+        p->workers[w].complete = all;
         atomic_store_explicit(&p->workers[w].keys, tally_wordtab_size(p->workers[w].tab), memory_order_relaxed);
+    }
     return r;
 }
 

@@ -16,14 +16,13 @@
 
 #include "ops/observe.h"
 #include "tally/batch.h"
+#include "tally/budget.h"
 #include "tally/config.h"
 #include "tally/fault.h"
 #include "tally/filesource.h"
 #include "tally/spsc.h"
 #include "tally/state.h"
 #include "tally/wordtab.h"
-
-#define TALLY_RING_CAP 64u /* batches per ring: 64 x 64 KiB bounds what a ring holds */
 
 typedef struct tally_pipeline_s tally_pipeline_t;
 
@@ -107,7 +106,13 @@ typedef struct tally_worker_s {
     tally_changes_t out;
     uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
     size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
+    size_t epoch_max;             /* changed words it holds: at half it asks for an early trigger, at all it waits */
+    /* @locality worker (control while the pipeline is down): the table holds every count the state
+     * has (a new state, nothing evicted, single topology), so a word it lacks is new: no RocksDB read. */
+    bool complete;
     uint64_t done_epoch;          /* @locality worker: last epoch it finished */
+    double aligned_s;             /* tally_mono_s() when every barrier of it was in; written before the
+                                   * worker reports the epoch done (ep_mu), read by control after */
     uint64_t evicted;             /* @locality worker: words dropped from memory so far */
     int64_t wm;                   /* @locality worker: the watermark of the epoch it applies */
     uint64_t wm_gen;              /* @locality worker: the pipe's wm_gen it purged at */
@@ -125,6 +130,10 @@ struct tally_pipeline_s {
 
     int nworkers;
     tally_worker_t *workers;
+    tally_budget_t budget;        /* memory.max.bytes split (budget.h) */
+    /* Set by prepare for the assignment: */
+    unsigned ring_cap;            /* batches a ring holds */
+    size_t stage1_max;            /* distributed: distinct words a stage-1 part sums before it asks for a trigger */
     /* @locality control: the running assignment; the output producer while the pipeline is up. */
     rd_kafka_t *consumer;         /* NULL: the parts are file readers */
     tally_part_t *parts;

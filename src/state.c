@@ -59,7 +59,8 @@ static int mkdirs(const char *path) {
     return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
 }
 
-int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size) {
+static int open_sized(tally_state_t **out, const char *dir, size_t write_buffer, size_t block_cache, bool *locked,
+                      char *errstr, size_t errstr_size) {
     *locked = false;
     if (mkdirs(dir)) {
         snprintf(errstr, errstr_size, "cannot create state.dir %s: %s", dir, strerror(errno));
@@ -73,10 +74,13 @@ int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *e
     st->table = rocksdb_block_based_options_create();
     st->bloom = rocksdb_filterpolicy_create_bloom(10);
     rocksdb_block_based_options_set_filter_policy(st->table, st->bloom);
-    st->cache = rocksdb_cache_create_lru(32u << 20);
+    st->cache = rocksdb_cache_create_lru(block_cache);
     rocksdb_block_based_options_set_block_cache(st->table, st->cache);
     rocksdb_options_set_block_based_table_factory(st->opts, st->table);
-    rocksdb_options_set_write_buffer_size(st->opts, 32u << 20);
+    /* One column family: its memtables (one filling, one flushing) are all RocksDB writes to memory,
+     * so no WriteBufferManager is needed (nor in the C API of Debian's RocksDB 7.8). */
+    rocksdb_options_set_write_buffer_size(st->opts, write_buffer);
+    rocksdb_options_set_max_write_buffer_number(st->opts, 2);
     rocksdb_options_set_max_open_files(st->opts, 256);
     rocksdb_options_set_compression(st->opts, rocksdb_lz4_compression);
     st->ropts = rocksdb_readoptions_create();
@@ -391,11 +395,15 @@ int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *err
     return 0;
 }
 
-int tally_state_open_wait(tally_state_t **out, const char *dir, int wait_s, _Atomic bool *stop, char *errstr,
-                          size_t errstr_size) {
+int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size) {
+    return open_sized(out, dir, 32u << 20, 32u << 20, locked, errstr, errstr_size);
+}
+
+int tally_state_open_wait(tally_state_t **out, const char *dir, size_t write_buffer, size_t block_cache, int wait_s,
+                          _Atomic bool *stop, char *errstr, size_t errstr_size) {
     for (int waited = 0;; waited++) {
         bool locked = false;
-        int r = tally_state_open(out, dir, &locked, errstr, errstr_size);
+        int r = open_sized(out, dir, write_buffer, block_cache, &locked, errstr, errstr_size);
         if (r == 0 || !locked || waited >= wait_s || atomic_load(stop)) return r;
         if (waited % 10 == 0) tally_info("state.dir %s is locked by another tally process; waiting for it to exit", dir);
         sleep(1);

@@ -11,6 +11,7 @@
 
 #include "pipeline.h"
 #include "scaleout.h"
+#include "tally/clock.h"
 #include "tally/engine.h"
 #include "tally/log.h"
 
@@ -87,7 +88,7 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
         tally_word_t *e = tally_wordtab_find(w->tab, r->hash, r->bytes, r->len);
         if (!e) {
             int64_t stored = 0;
-            if (tally_state_get_count(pipe->state, r->bytes, r->len, &stored) != 0) {
+            if (!w->complete && tally_state_get_count(pipe->state, r->bytes, r->len, &stored) != 0) {
                 tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "state read failed in worker %d", w->idx);
                 return false;
             }
@@ -108,7 +109,7 @@ static bool apply(tally_worker_t *w, tally_batch_t *b) {
     atomic_store_explicit(&w->keys, tally_wordtab_size(w->tab), memory_order_relaxed);
     /* Changed words cannot leave memory before they are committed: a large dirty set asks for an
      * early trigger, which also splits a flood of new words into several transactions. */
-    if (w->cache_max && w->ndirty >= w->cache_max / 2 && !atomic_load_explicit(&pipe->epoch_wanted, memory_order_relaxed)) {
+    if (w->ndirty >= w->epoch_max / 2 && !atomic_load_explicit(&pipe->epoch_wanted, memory_order_relaxed)) {
         atomic_store(&pipe->epoch_wanted, true);
         pipe->wake(pipe->wake_opaque);
     }
@@ -178,6 +179,7 @@ static bool shrink(tally_worker_t *w) {
         n->dirty = 1;
     }
     w->evicted += tally_wordtab_size(w->tab) - w->ndirty;
+    w->complete = false;
     tally_wordtab_destroy(w->tab);
     w->tab = keep;
     atomic_store_explicit(&w->keys, tally_wordtab_size(keep), memory_order_relaxed);
@@ -270,10 +272,10 @@ void *tally_worker_main(void *arg) {
     w->done_epoch = atomic_load(&pipe->req_epoch);
     for (;;) {
         if (atomic_load(&pipe->stop_hard)) break;
-        /* Too many changed words in memory: wait for the (early) trigger before taking more. What the
-         * rings hold before the barrier is still applied, so memory stays bounded by the cache plus
-         * the rings. */
-        if (w->cache_max && w->ndirty >= w->cache_max && nblocked == 0 &&
+        /* An epoch's worth of changed words (memory.max.bytes, budget.h): wait for the early trigger
+         * asked for at half of it before taking more. What the rings hold before the barrier is still
+         * applied, so memory stays bounded by the epoch's share plus the rings. */
+        if (w->ndirty >= w->epoch_max && nblocked == 0 &&
             atomic_load_explicit(&pipe->req_epoch, memory_order_acquire) <= w->done_epoch) {
             idle(w);
             continue;
@@ -300,6 +302,7 @@ void *tally_worker_main(void *arg) {
             }
         }
         if (pipe->nparts > 0 && nblocked == pipe->nparts) {
+            w->aligned_s = tally_mono_s();
             w->done_epoch = atomic_load_explicit(&pipe->req_epoch, memory_order_acquire);
             if (!epoch_done(w)) break;
             memset(w->blocked, 0, (size_t)pipe->nparts);

@@ -3,6 +3,8 @@
  * validation, printing and the print -> parse round trip. No broker. */
 #include "harness.h"
 
+#include "tally/batch.h"
+#include "tally/budget.h"
 #include "tally/config.h"
 #include "tally/err.h"
 #include "tally/log.h"
@@ -923,6 +925,52 @@ static void test_shipped_conf(void) {
 /* The window keys: parsing (int64 milliseconds, unset by an empty value), every cross-key rule with
  * its message, the Spark-like refusal of append without windows and a watermark, print round trip. */
 /* topology=distributed: its keys, and what it cannot be combined with (yet). */
+/* memory.max.bytes: a size with k/m/g, its range, and the split budget.h derives from it. */
+static void test_memory(void) {
+    tally_config_t c;
+    tally_config_init(&c);
+    ASSERT_EQ(c.memory_max_bytes, INT64_C(256) << 20);
+    ASSERT_EQ(c.cache_max_words, -1); /* derived from the budget */
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "memory.max.bytes=1g\n");
+    ASSERT_EQ(c.memory_max_bytes, INT64_C(1) << 30);
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "memory.max.bytes=104857600\n");
+    ASSERT_EQ(c.memory_max_bytes, INT64_C(104857600));
+    tally_config_term(&c);
+    load_ok(&c, REQUIRED_TEXT "memory.max.bytes=65536K\n");
+    ASSERT_EQ(c.memory_max_bytes, INT64_C(64) << 20);
+    tally_config_term(&c);
+    load_err("memory.max.bytes=63m\n", "\"63m\"", "memory.max.bytes", "from 67108864", NULL);
+    load_err("memory.max.bytes=2t\n", "\"2t\"", "memory.max.bytes", NULL);
+    load_err("memory.max.bytes=-1\n", "\"-1\"", "memory.max.bytes", NULL);
+    load_err("memory.max.bytes=\n", "memory.max.bytes", NULL);
+    load_err("memory.max.bytes=9999999999999g\n", "memory.max.bytes", NULL);
+    load_err("state.cache.max.words=-2\n", "state.cache.max.words", NULL);
+
+    /* The split: every share within the budget, together under it; bounds grow with it. */
+    tally_budget_t b, big;
+    tally_config_init(&c);
+    tally_budget_split(&c, &b);
+    ASSERT_EQ(b.total, INT64_C(256) << 20);
+    ASSERT_LE(b.fixed + b.consumer + b.rings + b.sums + b.cache + b.epoch + b.rocksdb, b.total);
+    ASSERT_GT(tally_budget_cache_words(&b), 1000000); /* 10^6 words fit the default */
+    ASSERT_LE((int64_t)tally_budget_epoch_keys(&b) * 320, b.epoch);
+    ASSERT_LE(tally_budget_producer_kb(&b) * 1024, b.epoch);
+    ASSERT_LE((int64_t)(2 * tally_budget_rocksdb_write_buffer(&b) + tally_budget_rocksdb_block_cache(&b)), b.rocksdb);
+    ASSERT_LE(tally_budget_consumer_queue_kb(&b) * 1024 * TALLY_BUDGET_PARTITIONS, b.consumer);
+    unsigned ring = tally_budget_ring_batches(&b, 4, 2);
+    ASSERT(ring >= 2 && ring <= 64 && (ring & (ring - 1)) == 0);
+    ASSERT_LE((int64_t)ring * 4 * 2 * TALLY_BATCH_BYTES, b.rings);
+    ASSERT_EQ(tally_budget_ring_batches(&b, 1000, 8), 2); /* never below 2, whatever the count */
+    c.memory_max_bytes = INT64_C(4) << 30;
+    tally_budget_split(&c, &big);
+    ASSERT_GT(tally_budget_cache_words(&big), tally_budget_cache_words(&b));
+    ASSERT_GT(tally_budget_epoch_keys(&big), tally_budget_epoch_keys(&b));
+    ASSERT_EQ(tally_budget_ring_batches(&big, 4, 2), 64);
+    tally_config_term(&c);
+}
+
 static void test_topology(void) {
     tally_config_t c;
     load_ok(&c, REQUIRED_TEXT "topology=distributed\ninstance.id=node-7\nrepartition.partitions=12\n"
@@ -1121,6 +1169,7 @@ int main(void) {
     test_set();
     test_validate();
     test_windows();
+    test_memory();
     test_topology();
     test_secrets();
     test_print_round_trip();

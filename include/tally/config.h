@@ -63,7 +63,9 @@ typedef struct tally_config_s {
     tally_start_t starting_offsets;
     bool fail_on_data_loss;
     int max_word_bytes;
-    int cache_max_words;          /* "state.cache.max.words": bound on words held in memory, 0 = none */
+    int cache_max_words;          /* "state.cache.max.words": bound on words held in memory, 0 = none,
+                                   * -1 = from memory_max_bytes (budget.h) */
+    int64_t memory_max_bytes;     /* "memory.max.bytes": the process's memory budget (budget.h) */
     bool state_rebuild;           /* "state.rebuild": replay input from the beginning into an empty state.dir */
     int recovery_stall_ms;        /* "recovery.stall.timeout.ms": a replay that receives nothing this long stops */
     int log_level;                /* tally_log_level_t */

@@ -13,12 +13,13 @@
 typedef struct tally_state_s tally_state_t;
 typedef struct tally_state_batch_s tally_state_batch_t;
 
-/* Opens (creating, with its parent directories) the store. *locked is set when another process holds the directory. */
+/* Opens (creating, with its parent directories) the store, with 32 MiB memtables and block cache. *locked is set
+ * when another process holds the directory. */
 int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size);
-/* tally_state_open(), waiting up to wait_s (one log line each 10 s) while another process holds the
- * directory, or until *stop becomes true. */
-int tally_state_open_wait(tally_state_t **out, const char *dir, int wait_s, _Atomic bool *stop, char *errstr,
-                          size_t errstr_size);
+/* tally_state_open() with these memtable (two at most) and block cache sizes, waiting up to wait_s
+ * (one log line each 10 s) while another process holds the directory, or until *stop becomes true. */
+int tally_state_open_wait(tally_state_t **out, const char *dir, size_t write_buffer, size_t block_cache, int wait_s,
+                          _Atomic bool *stop, char *errstr, size_t errstr_size);
 void tally_state_close(tally_state_t *st);
 
 /* True when no epoch was ever stored: a new or emptied state.dir. */

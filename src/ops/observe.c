@@ -66,7 +66,7 @@ struct tally_obs_s {
     int64_t watermark;
     int64_t top_window;     /* windows: the window start the top words belong to */
     tally_obs_epoch_t last;
-    tally_prom_hist_t phase_hist[3]; /* process, commit, state: every committed epoch */
+    tally_prom_hist_t phase_hist[4]; /* barrier, produce, commit, state: every committed epoch */
     double start_mono, last_commit_mono, last_commit_wall, commit_ok, stall_limit;
 
     track_t *track;
@@ -241,16 +241,16 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
                       "Unix time of the last commit (0 before the first).");
     tally_prom_float(b, "tally_last_commit_timestamp_seconds", NULL, obs->last_commit_wall);
     tally_prom_family(b, "tally_last_epoch_duration_seconds", "gauge",
-                      "Phases of the last committed epoch: process (barrier to all workers done), commit (Kafka), state (RocksDB write).");
-    const char *lp[] = {"phase", "process", NULL}, *lc[] = {"phase", "commit", NULL}, *ls[] = {"phase", "state", NULL};
-    tally_prom_float(b, "tally_last_epoch_duration_seconds", lp, obs->last.process_s);
-    tally_prom_float(b, "tally_last_epoch_duration_seconds", lc, obs->last.commit_s);
-    tally_prom_float(b, "tally_last_epoch_duration_seconds", ls, obs->last.state_s);
+                      "Phases of the last committed epoch: barrier (request to every worker aligned), produce (the "
+                      "workers' output records), commit (Kafka), state (RocksDB write).");
+    const char *lb[] = {"phase", "barrier", NULL}, *lo[] = {"phase", "produce", NULL}, *lc[] = {"phase", "commit", NULL},
+               *ls[] = {"phase", "state", NULL};
+    const char *const *lph[4] = {lb, lo, lc, ls};
+    double last[4] = {obs->last.barrier_s, obs->last.produce_s, obs->last.commit_s, obs->last.state_s};
+    for (int i = 0; i < 4; i++) tally_prom_float(b, "tally_last_epoch_duration_seconds", lph[i], last[i]);
     tally_prom_family(b, "tally_epoch_phase_seconds", "histogram",
                       "Phases of every committed epoch since start, as tally_last_epoch_duration_seconds.");
-    tally_prom_hist(b, "tally_epoch_phase_seconds", lp, &obs->phase_hist[0]);
-    tally_prom_hist(b, "tally_epoch_phase_seconds", lc, &obs->phase_hist[1]);
-    tally_prom_hist(b, "tally_epoch_phase_seconds", ls, &obs->phase_hist[2]);
+    for (int i = 0; i < 4; i++) tally_prom_hist(b, "tally_epoch_phase_seconds", lph[i], &obs->phase_hist[i]);
     tally_prom_family(b, "tally_keys_in_memory", "gauge", "Words in the workers' tables (the in-memory cache of the state).");
     tally_prom_uint(b, "tally_keys_in_memory", NULL, v->keys_in_memory);
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
@@ -497,9 +497,10 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
     obs->late_total += ep->late;
     if (ep->windowed) obs->watermark = ep->watermark;
     obs->last = *ep;
-    tally_prom_hist_observe(&obs->phase_hist[0], ep->process_s);
-    tally_prom_hist_observe(&obs->phase_hist[1], ep->commit_s);
-    tally_prom_hist_observe(&obs->phase_hist[2], ep->state_s);
+    tally_prom_hist_observe(&obs->phase_hist[0], ep->barrier_s);
+    tally_prom_hist_observe(&obs->phase_hist[1], ep->produce_s);
+    tally_prom_hist_observe(&obs->phase_hist[2], ep->commit_s);
+    tally_prom_hist_observe(&obs->phase_hist[3], ep->state_s);
 
     tally_progress_source_t *src = calloc((size_t)(v.nparts ? v.nparts : 1), sizeof(*src));
     for (int i = 0; src && i < v.nparts; i++) {
@@ -553,9 +554,10 @@ void tally_obs_epoch(tally_obs_t *obs, const tally_obs_epoch_t *ep) {
             tally_progress_json(&pr, false, b);
         }
     }
-    tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms, commit %.0f "
-               "ms, state %.0f ms; progress %s", ep->epoch, ep->lines, ep->keys, ep->process_s * 1e3,
-               ep->commit_s * 1e3, ep->state_s * 1e3, tally_buf_ok(b) ? b->data : "{}");
+    tally_info("epoch %" PRIu64 " committed: %" PRIu64 " lines, %" PRIu64 " keys updated; process %.0f ms (barrier %.0f, "
+               "produce %.0f), commit %.0f ms, state %.0f ms; progress %s", ep->epoch, ep->lines, ep->keys,
+               ep->process_s * 1e3, ep->barrier_s * 1e3, ep->produce_s * 1e3, ep->commit_s * 1e3, ep->state_s * 1e3,
+               tally_buf_ok(b) ? b->data : "{}");
     free(src);
     tally_obs_view_term(&v);
 

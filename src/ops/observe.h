@@ -58,6 +58,7 @@ typedef struct {
     uint64_t late;                   /* (word, window) pairs dropped by the watermark */
     int64_t watermark;               /* the watermark the epoch applied (ms; INT64_MIN none) */
     double process_s, commit_s, state_s;
+    double barrier_s, produce_s;  /* process_s in two: request to every barrier in, then the workers' output */
     /* Calls fn for each (word, count) the epoch committed. */
     void (*each_change)(void *opaque, tally_obs_word_fn fn, void *fn_opaque);
     void *each_opaque;
