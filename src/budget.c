@@ -8,10 +8,10 @@
 
 #define MIB (INT64_C(1) << 20)
 #define FIXED (32 * MIB)            /* tally idle with small tables: 30-35 MiB peak RSS */
-/* A changed key of an epoch: its output record in librdkafka's producer queue (the message, key and
- * JSON value: ~230 B), its change list record (~29 B), its dirty pointer (8 B, doubled array) and
- * its record in the state write batch (~25 B). */
-#define EPOCH_KEY_BYTES 320
+/* A changed key of an epoch: its change list record (~29 B), its dirty pointer (8 B, in an array
+ * that doubles) and its record in the state write batch (~25 B). */
+#define EPOCH_KEY_BYTES 80
+/* An output record waiting in librdkafka's producer queue: the message, its key and JSON value. */
 #define PRODUCER_MSG_BYTES 230
 #define SUM_WORD_BYTES 56           /* an entry of stage 1's sums: header and word (32), slots at 3/8-3/4 load */
 #define CACHE_WORD_BYTES 72         /* a worker's table entry (~40 B with the word) and its slots (<= 32 B) */
@@ -24,13 +24,14 @@ void tally_budget_split(const tally_config_t *c, tally_budget_t *b) {
     *b = (tally_budget_t){
         .total = m,
         .fixed = m - rest,
-        /* 27/32 of the rest; the other 5/32 are headroom for the allocator's fragmentation, which
+        /* 29/32 of the rest; the other 3/32 are headroom for the allocator's fragmentation, which
          * grows with the threads (glibc keeps an arena per thread). */
         .consumer = rest / 16,
+        .producer = rest / 16,
         .rings = rest / 32,
         .sums = rest / 16,
         .cache = rest * 3 / 8,
-        .epoch = rest * 3 / 16,
+        .epoch = rest / 8,
         .rocksdb = rest / 8,
     };
 }
@@ -40,12 +41,12 @@ int64_t tally_budget_consumer_queue_kb(const tally_budget_t *b) {
     return clamp(b->consumer / TALLY_BUDGET_PARTITIONS / 1024, 1024, 65536);
 }
 
-/* The producer holds at most one epoch's output (the commit flushes it): the epoch's keys. */
-int64_t tally_budget_producer_messages(const tally_budget_t *b) { return (int64_t)tally_budget_epoch_keys(b); }
-
-int64_t tally_budget_producer_kb(const tally_budget_t *b) {
-    return clamp(tally_budget_producer_messages(b) * PRODUCER_MSG_BYTES / 1024, 1024, 2097151);
+/* Records flow out while the epoch produces them; a full queue makes the workers wait for the broker. */
+int64_t tally_budget_producer_messages(const tally_budget_t *b) {
+    return clamp(b->producer / PRODUCER_MSG_BYTES, 10000, 10000000);
 }
+
+int64_t tally_budget_producer_kb(const tally_budget_t *b) { return clamp(b->producer / 1024, 1024, 2097151); }
 
 unsigned tally_budget_ring_batches(const tally_budget_t *b, int nparts, int nworkers) {
     int64_t rings = (int64_t)(nparts > 0 ? nparts : 1) * (nworkers > 0 ? nworkers : 1);

@@ -106,7 +106,7 @@ typedef struct tally_worker_s {
     tally_changes_t out;
     uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
     size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
-    size_t epoch_max;             /* changed words it holds: at half it asks for an early trigger, at all it waits */
+    size_t epoch_max;             /* changed words it may hold: at half it asks for an early trigger, at all it waits */
     /* @locality worker (control while the pipeline is down): the table holds every count the state
      * has (a new state, nothing evicted, single topology), so a word it lacks is new: no RocksDB read. */
     bool complete;

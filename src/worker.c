@@ -273,8 +273,8 @@ void *tally_worker_main(void *arg) {
     for (;;) {
         if (atomic_load(&pipe->stop_hard)) break;
         /* An epoch's worth of changed words (memory.max.bytes, budget.h): wait for the early trigger
-         * asked for at half of it before taking more. What the rings hold before the barrier is still
-         * applied, so memory stays bounded by the epoch's share plus the rings. */
+         * asked for at half of it before taking more. What the rings and the partition threads' last
+         * reads hold before the barriers is still applied (measured: up to as much again). */
         if (w->ndirty >= w->epoch_max && nblocked == 0 &&
             atomic_load_explicit(&pipe->req_epoch, memory_order_acquire) <= w->done_epoch) {
             idle(w);

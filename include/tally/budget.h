@@ -16,11 +16,11 @@ typedef struct {
     int64_t total;             /* memory.max.bytes */
     int64_t fixed;             /* code, thread stacks, librdkafka's and RocksDB's own structures */
     int64_t consumer;          /* fetched input waiting in librdkafka's partition queues */
+    int64_t producer;          /* output records in librdkafka's producer queue, not yet acknowledged */
     int64_t rings;             /* word batches in the rings between input threads and workers */
     int64_t sums;              /* topology=distributed: stage 1's per-epoch sums of its input partitions */
     int64_t cache;             /* the workers' word tables (counts held in front of RocksDB) */
-    int64_t epoch;             /* an epoch's changed keys: their output records in librdkafka's producer
-                                * queue, dirty lists, change lists, the state write batch */
+    int64_t epoch;             /* an epoch's changed keys: dirty lists, change lists, the state write batch */
     int64_t rocksdb;           /* RocksDB memtables and block cache */
 } tally_budget_t;
 
@@ -33,7 +33,7 @@ void tally_budget_split(const tally_config_t *c, tally_budget_t *b);
  * not their sum), the consumer share over TALLY_BUDGET_PARTITIONS busy partitions. */
 #define TALLY_BUDGET_PARTITIONS 8
 int64_t tally_budget_consumer_queue_kb(const tally_budget_t *b);
-/* librdkafka queue.buffering.max.kbytes and .messages: one epoch's output. */
+/* librdkafka queue.buffering.max.kbytes and .messages. */
 int64_t tally_budget_producer_kb(const tally_budget_t *b);
 int64_t tally_budget_producer_messages(const tally_budget_t *b);
 /* Batches each ring holds, with nparts input threads and nworkers workers: a power of two, 2..64. */
