@@ -7,12 +7,12 @@
 #include "tally/batch.h"
 
 #define MIB (INT64_C(1) << 20)
-#define FIXED (32 * MIB)            /* tally idle with small tables: 30-35 MiB peak RSS */
+#define FIXED (48 * MIB)            /* code, threads, the libraries: 45 MiB peak RSS with 10^4 words; with fragmentation */
 /* A changed key of an epoch: its change list record (~29 B), its dirty pointer (8 B, in an array
  * that doubles) and its record in the state write batch (~25 B). */
 #define EPOCH_KEY_BYTES 80
 /* An output record waiting in librdkafka's producer queue: the message, its key and JSON value. */
-#define PRODUCER_MSG_BYTES 230
+#define PRODUCER_MSG_BYTES 216
 #define SUM_WORD_BYTES 56           /* an entry of stage 1's sums: header and word (32), slots at 3/8-3/4 load */
 #define CACHE_WORD_BYTES 72         /* a worker's table entry (~40 B with the word) and its slots (<= 32 B) */
 
@@ -24,13 +24,13 @@ void tally_budget_split(const tally_config_t *c, tally_budget_t *b) {
     *b = (tally_budget_t){
         .total = m,
         .fixed = m - rest,
-        /* 29/32 of the rest; the other 3/32 are headroom for the allocator's fragmentation, which
+        /* 30/32 of the rest; the other 2/32 are headroom for the allocator's fragmentation, which
          * grows with the threads (glibc keeps an arena per thread). */
         .consumer = rest / 16,
-        .producer = rest / 16,
+        .producer = rest * 7 / 32,
         .rings = rest / 32,
-        .sums = rest / 16,
-        .cache = rest * 3 / 8,
+        .sums = rest / 32,
+        .cache = rest * 11 / 32,
         .epoch = rest / 8,
         .rocksdb = rest / 8,
     };
@@ -41,7 +41,9 @@ int64_t tally_budget_consumer_queue_kb(const tally_budget_t *b) {
     return clamp(b->consumer / TALLY_BUDGET_PARTITIONS / 1024, 1024, 65536);
 }
 
-/* Records flow out while the epoch produces them; a full queue makes the workers wait for the broker. */
+/* A full queue makes the workers wait for acknowledgements, which the transactional producer gave
+ * slowly (a 60k-record queue at 300k lines/s: 3.2 s produce phases against 0.08 s with 200k), so an
+ * epoch's keys are bounded by it too (tally_budget_epoch_keys). */
 int64_t tally_budget_producer_messages(const tally_budget_t *b) {
     return clamp(b->producer / PRODUCER_MSG_BYTES, 10000, 10000000);
 }
@@ -65,7 +67,8 @@ int64_t tally_budget_cache_words(const tally_budget_t *b) {
 }
 
 size_t tally_budget_epoch_keys(const tally_budget_t *b) {
-    return (size_t)clamp(b->epoch / EPOCH_KEY_BYTES, 1000, INT64_C(1) << 32);
+    int64_t keys = b->epoch / EPOCH_KEY_BYTES, out = tally_budget_producer_messages(b);
+    return (size_t)clamp(keys < out ? keys : out, 1000, INT64_C(1) << 32);
 }
 
 size_t tally_budget_rocksdb_write_buffer(const tally_budget_t *b) { return (size_t)clamp(b->rocksdb / 4, 2 * MIB, INT64_C(1) << 30); }

@@ -958,7 +958,7 @@ static void test_memory(void) {
     ASSERT_GT(tally_budget_epoch_keys(&b), 200000);   /* so does an epoch of 10^5 words (x2: see worker.c) */
     ASSERT_LE((int64_t)tally_budget_epoch_keys(&b) * 80, b.epoch);
     ASSERT_LE(tally_budget_producer_kb(&b) * 1024, b.producer);
-    ASSERT_LE(tally_budget_producer_messages(&b) * 230, b.producer);
+    ASSERT_LE(tally_budget_producer_messages(&b) * 216, b.producer);
     ASSERT_LE((int64_t)(2 * tally_budget_rocksdb_write_buffer(&b) + tally_budget_rocksdb_block_cache(&b)), b.rocksdb);
     ASSERT_LE(tally_budget_consumer_queue_kb(&b) * 1024 * TALLY_BUDGET_PARTITIONS, b.consumer);
     unsigned ring = tally_budget_ring_batches(&b, 4, 2);
