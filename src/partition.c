@@ -241,6 +241,9 @@ void *tally_part_main(void *arg) {
     tally_debug("reading %s[%d] from offset %lld", p->topic, (int)p->partition, (long long)p->next_offset);
 
     rd_kafka_message_t *msgs[CONSUME_BATCH];
+    int consume_ms = pipe->conf->trigger_interval_ms / 10;
+    if (consume_ms < 1) consume_ms = 1;
+    if (consume_ms > 200) consume_ms = 200;
     for (;;) {
         uint64_t e = atomic_load_explicit(&pipe->req_epoch, memory_order_acquire);
         if (e > p->epoch) {
@@ -254,7 +257,10 @@ void *tally_part_main(void *arg) {
             continue;
         }
 
-        ssize_t n = rd_kafka_consume_batch_queue(p->queue, 200, msgs, CONSUME_BATCH);
+        /* librdkafka fills the batch until it is full or the timeout passes: a record of a slow
+         * partition waits out the whole timeout before it is counted, so it is a tenth of the trigger
+         * interval (at 5k lines/s and a 100 ms trigger, 200 ms made p50 166 ms and 64 epochs in 22 s). */
+        ssize_t n = rd_kafka_consume_batch_queue(p->queue, consume_ms, msgs, CONSUME_BATCH);
         if (n < 0) {
             tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "%s[%d]: consume failed: %s", p->topic, (int)p->partition,
                                rd_kafka_err2str(rd_kafka_last_error()));
