@@ -241,7 +241,7 @@ static bool epoch_done(tally_worker_t *w) {
     emit_ctx_t c = {.w = w, .ok = true};
     if (pipe->conf->output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
     else {
-        qsort(w->dirty, w->ndirty, sizeof(*w->dirty), word_order);
+        if (w->ndirty > 1) qsort(w->dirty, w->ndirty, sizeof(*w->dirty), word_order);
         for (size_t i = 0; i < w->ndirty && c.ok; i++) emit_one(w->dirty[i], &c);
     }
     if (c.ok && w->cache_max && pipe->conf->output_mode != TALLY_OUTPUT_COMPLETE && tally_wordtab_size(w->tab) > w->cache_max &&
