@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "pipeline.h"
 #include "scaleout.h"
@@ -181,6 +184,13 @@ static bool shrink(tally_worker_t *w) {
     w->evicted += tally_wordtab_size(w->tab) - w->ndirty;
     w->complete = false;
     tally_wordtab_destroy(w->tab);
+#ifdef __GLIBC__
+    /* glibc keeps the freed table's chunks in this thread's arena (and the RocksDB blocks read since
+     * in others): hand the free pages back, or memory.max.bytes is exceeded by what the allocator
+     * holds (4.5M distinct words: 319 -> 245 MiB peak RSS). Only here, where the cache bound was
+     * reached: it walks every arena. */
+    malloc_trim(0);
+#endif
     w->tab = keep;
     atomic_store_explicit(&w->keys, tally_wordtab_size(keep), memory_order_relaxed);
     return true;
