@@ -540,10 +540,10 @@ int tally_engine_run(tally_engine_t *eng) {
                c->guarantee == TALLY_EXACTLY_ONCE ? "exactly_once" : "at_least_once", eng->pipe.nworkers,
                c->trigger_interval_ms);
     const tally_budget_t *b = &eng->pipe.budget;
-    tally_info("memory.max.bytes=%" PRId64 " MiB: fetched input %" PRId64 " KiB a partition, an epoch %zu changed "
-               "keys (%" PRId64 " KiB of output records), %zu words cached, RocksDB %zu MiB memtables + %zu MiB block "
-               "cache (docs/operations.md, Memory)", b->total >> 20, tally_budget_consumer_queue_kb(b),
-               tally_budget_epoch_keys(b), tally_budget_producer_kb(b),
+    tally_info("memory.max.bytes=%" PRId64 " MiB: fetched input %" PRId64 " KiB a partition, output queue %" PRId64
+               " KiB, an epoch %zu changed keys, %zu words cached, RocksDB %zu MiB memtables + %zu MiB block cache "
+               "(docs/operations.md, Memory)", b->total >> 20, tally_budget_consumer_queue_kb(b),
+               tally_budget_producer_kb(b), tally_budget_epoch_keys(b),
                eng->pipe.workers[0].cache_max * (size_t)eng->pipe.nworkers, 2 * tally_budget_rocksdb_write_buffer(b) >> 20,
                tally_budget_rocksdb_block_cache(b) >> 20);
     if (c->sink == TALLY_SINK_CONSOLE && c->guarantee == TALLY_EXACTLY_ONCE)
