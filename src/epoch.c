@@ -462,10 +462,7 @@ static void put_changes(tally_epoch_t *ep, tally_state_batch_t *b) {
         int m = -1;
         for (int w = 0; w < n; w++) {
             if (!cur[w].key) continue;
-            if (m < 0) { m = w; continue; }
-            uint32_t l = cur[w].len < cur[m].len ? cur[w].len : cur[m].len;
-            int r = memcmp(cur[w].key, cur[m].key, l);
-            if (r < 0 || (r == 0 && cur[w].len < cur[m].len)) m = w;
+            if (m < 0 || tally_state_key_cmp(cur[w].key, cur[w].len, cur[m].key, cur[m].len) < 0) m = w;
         }
         if (m < 0) break;
         tally_state_batch_put_count(b, cur[m].key, cur[m].len, cur[m].count);

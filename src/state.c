@@ -220,11 +220,7 @@ static int scan_counts(tally_state_t *st, const uint8_t *from, size_t from_len, 
         const char *k = rocksdb_iter_key(it, &kl);
         const char *v = rocksdb_iter_value(it, &vl);
         if (kl < 1 || k[0] != 'c') break;
-        if (to) {
-            size_t n = kl < to_len + 1 ? kl : to_len + 1;
-            int cmp = memcmp(k, hi, n);
-            if (cmp > 0 || (cmp == 0 && kl >= to_len + 1)) break;
-        }
+        if (to && tally_state_key_cmp(k, kl, hi, to_len + 1) >= 0) break;
         if (vl == 8) fn((const uint8_t *)k + 1, kl - 1, get_i64(v), opaque);
     }
     return iter_finish(it);

@@ -238,8 +238,7 @@ static void emit_one(tally_word_t *e, void *opaque) {
 
 static int word_order(const void *a, const void *b) {
     const tally_word_t *x = *(tally_word_t *const *)a, *y = *(tally_word_t *const *)b;
-    int r = memcmp(x->bytes, y->bytes, x->len < y->len ? x->len : y->len);
-    return r ? r : (x->len > y->len) - (x->len < y->len);
+    return tally_state_key_cmp(x->bytes, x->len, y->bytes, y->len);
 }
 
 /* All barriers of the epoch are in: emit, hand over, report done. The changed words go out in

@@ -9,8 +9,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct tally_state_s tally_state_t;
+
+/* The store's key order (RocksDB's bytewise comparator): <0, 0 or >0 as a sorts before, with or
+ * after b; a proper prefix sorts first. */
+static inline int tally_state_key_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+    int r = memcmp(a, b, alen < blen ? alen : blen);
+    return r ? r : (alen > blen) - (alen < blen);
+}
 typedef struct tally_state_batch_s tally_state_batch_t;
 
 /* Opens (creating, with its parent directories) the store, with 32 MiB memtables and block cache. *locked is set
