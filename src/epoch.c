@@ -439,49 +439,12 @@ static tally_txn_class_t commit_output(tally_epoch_t *ep, rd_kafka_topic_partiti
     return tally_txn_commit(ep->txn, offsets, ep->consumer, ep->epoch, f);
 }
 
-/* Kafka holds the epoch now; the state follows in one atomic write. Dying before it is safe: at
- * start-up the gap between the two is replayed without output. */
-/* The workers' change lists (each in key order, worker.c) into the batch as one list in key order:
- * the order RocksDB's memtable inserts fastest. A list out of order (complete mode) still merges. */
-static void put_changes(tally_epoch_t *ep, tally_state_batch_t *b) {
-    enum { MAXW = 64 };
-    tally_pipeline_t *p = ep->pipe;
-    struct {
-        size_t next;                  /* offset after the record in hand */
-        const uint8_t *key;           /* NULL: list done */
-        uint32_t len;
-        int64_t count;
-    } cur[MAXW];
-    int n = p->nworkers < MAXW ? p->nworkers : MAXW;
-    for (int w = 0; w < n; w++) {
-        cur[w].next = 0;
-        if (!tally_changes_next(&p->workers[w].out, &cur[w].next, &cur[w].key, &cur[w].len, &cur[w].count))
-            cur[w].key = NULL;
-    }
-    for (;;) {
-        int m = -1;
-        for (int w = 0; w < n; w++) {
-            if (!cur[w].key) continue;
-            if (m < 0 || tally_state_key_cmp(cur[w].key, cur[w].len, cur[m].key, cur[m].len) < 0) m = w;
-        }
-        if (m < 0) break;
-        tally_state_batch_put_count(b, cur[m].key, cur[m].len, cur[m].count);
-        if (!tally_changes_next(&p->workers[m].out, &cur[m].next, &cur[m].key, &cur[m].len, &cur[m].count))
-            cur[m].key = NULL;
-    }
-    /* More workers than the merge takes at once: the rest in their own order. */
-    for (int w = n; w < p->nworkers; w++) {
-        const uint8_t *word;
-        uint32_t len;
-        int64_t count;
-        for (size_t off = 0; tally_changes_next(&p->workers[w].out, &off, &word, &len, &count);)
-            tally_state_batch_put_count(b, word, len, count);
-    }
-}
-
+/* Kafka holds the epoch now; the state follows, written by the state's own thread while the next
+ * epochs run (tally_state_write_epoch): the workers' change lists and, in one atomic write with
+ * them, the rest built here. Dying before it is written is safe: at start-up the gap between the two
+ * is replayed without output. */
 static int store(tally_epoch_t *ep) {
     tally_state_batch_t *b = tally_state_batch_new();
-    put_changes(ep, b);
     if (ep->closing && ep->time.nr) {
         const uint8_t *key;
         uint32_t len;
@@ -511,12 +474,25 @@ static int store(tally_epoch_t *ep) {
         }
     }
     tally_crashpoint_soon("mid_state_write", ep->epoch, 0);
-    int r = tally_state_batch_write(ep->state, b, err, sizeof(err));
-    tally_state_batch_destroy(b);
-    if (r)
-        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s; epoch %" PRIu64 " is committed in Kafka and will be replayed into "
-                         "the state at the next start", err, ep->epoch);
-    return r;
+    tally_pipeline_t *p = ep->pipe;
+    tally_changes_t *lists = calloc((size_t)p->nworkers + 1, sizeof(*lists));
+    if (!lists) {
+        tally_state_batch_destroy(b);
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "out of memory storing epoch %" PRIu64 "; it is committed in Kafka and "
+                         "will be replayed into the state at the next start", ep->epoch);
+        return TALLY_ENOMEM;
+    }
+    for (int w = 0; w < p->nworkers; w++) lists[w] = p->workers[w].out;
+    /* Half the epoch share: the epochs waiting for the writer, beside the one the workers fill. */
+    int r = tally_state_write_epoch(ep->state, ep->epoch, lists, p->nworkers,
+                                    ep->conf->output_mode != TALLY_OUTPUT_COMPLETE, b, (size_t)p->budget.epoch / 2, err,
+                                    sizeof(err));
+    free(lists);
+    if (r) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);
+        return r;
+    }
+    return 0;
 }
 
 /* Every worker finished the epoch in flight: make it durable, Kafka first, then the state. */
@@ -553,11 +529,21 @@ static void finish(tally_epoch_t *ep) {
 
     /* The state write must not fail after Kafka committed: RocksDB 7.8 aborts the process on a full
      * disk. So check the room first, and stop before this epoch's Kafka commit when it is short. */
-    int64_t room = tally_state_free_bytes(ep->state), need = (int64_t)(2 * tally_pipeline_out_bytes(p)) + (16 << 20);
+    int64_t room = tally_state_free_bytes(ep->state),
+            need = (int64_t)(2 * tally_pipeline_out_bytes(p)) + p->budget.epoch / 2 + (16 << 20); /* + what waits to be written */
     if (room >= 0 && room < need) {
         tally_epoch_fail(ep, TALLY_EXIT_ERROR, "state.dir %s has %" PRId64 " MB free, less than the %" PRId64 " MB epoch %"
                          PRIu64 " needs: stopping before committing it (free space, then restart: nothing is lost)",
                          ep->conf->state_dir, room >> 20, (need + (1 << 20) - 1) >> 20, ep->epoch);
+        return;
+    }
+
+    /* The state may lag Kafka by many epochs only where the next start can replay them all from
+     * the input (Kafka offsets, without event time): files are known only for the last epoch the
+     * sink committed, and a replay over several epochs would apply one watermark to all of them. */
+    char err[512];
+    if ((ep->source || ep->time.on) && tally_state_sync(ep->state, err, sizeof(err))) {
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);
         return;
     }
 
@@ -661,6 +647,10 @@ void tally_epoch_drain(tally_epoch_t *ep) {
         finish(ep);
     }
     if (ep->st == TALLY_EPOCH_DRAINED) tally_pipeline_join(ep->pipe);
+    /* Stopping: every committed epoch in the state, or the exit status says it is not. */
+    char err[512];
+    if (ep->st == TALLY_EPOCH_DRAINED && ep->state && tally_state_sync(ep->state, err, sizeof(err)))
+        tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);
 }
 
 void tally_epoch_drop(tally_epoch_t *ep) {

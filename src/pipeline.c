@@ -283,7 +283,8 @@ rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *
 
 void tally_pipeline_committed(tally_pipeline_t *p) {
     for (int i = 0; i < p->nparts; i++) p->parts[i].committed = atomic_load_explicit(&p->parts[i].cut, memory_order_relaxed);
-    for (int w = 0; w < p->nworkers; w++) tally_changes_clear(&p->workers[w].out);
+    /* Their buffers are the state writer's (tally_state_write_epoch): new lists for the next epoch. */
+    for (int w = 0; w < p->nworkers; w++) p->workers[w].out = (tally_changes_t){0};
 }
 
 int tally_pipeline_seek(tally_pipeline_t *p, rd_kafka_topic_partition_list_t *list) {
@@ -369,24 +370,6 @@ void tally_pipeline_view(tally_pipeline_t *p, tally_obs_view_t *v) {
         if (pt->rings && (o->rings = calloc((size_t)p->nworkers, sizeof(size_t))))
             for (int w = 0; w < p->nworkers; w++) o->rings[w] = tally_spsc_size(&pt->rings[w]);
     }
-}
-
-bool tally_changes_add(tally_changes_t *c, const uint8_t *key, uint32_t len, int64_t count) {
-    size_t need = 12 + (size_t)len;
-    if (c->len + need > c->cap) {
-        size_t cap = c->cap ? c->cap : 65536;
-        while (cap < c->len + need) cap *= 2;
-        uint8_t *b = realloc(c->buf, cap);
-        if (!b) return false;
-        c->buf = b;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->len, &len, 4);
-    memcpy(c->buf + c->len + 4, &count, 8);
-    memcpy(c->buf + c->len + 12, key, len);
-    c->len += need;
-    c->n++;
-    return true;
 }
 
 size_t tally_output_record(const tally_config_t *c, const uint8_t *key, uint32_t len, int64_t count, char **buf,

@@ -17,6 +17,7 @@
 #include "ops/observe.h"
 #include "tally/batch.h"
 #include "tally/budget.h"
+#include "tally/changes.h"
 #include "tally/config.h"
 #include "tally/fault.h"
 #include "tally/filesource.h"
@@ -25,27 +26,6 @@
 #include "tally/wordtab.h"
 
 typedef struct tally_pipeline_s tally_pipeline_t;
-
-/* (key, count) records back to back, each [u32 len][i64 count][key bytes]: a worker's changed keys
- * of an epoch, or the windows an epoch closed (append mode). Walk it with tally_changes_next. */
-typedef struct {
-    uint8_t *buf;
-    size_t len, cap, n;           /* bytes used, allocated; records */
-} tally_changes_t;
-
-/* Appends a record; false when out of memory (the list is unchanged). */
-bool tally_changes_add(tally_changes_t *c, const uint8_t *key, uint32_t len, int64_t count);
-static inline void tally_changes_clear(tally_changes_t *c) { c->len = c->n = 0; }
-/*   for (size_t off = 0; tally_changes_next(c, &off, &key, &len, &count);) ... */
-static inline bool tally_changes_next(const tally_changes_t *c, size_t *off, const uint8_t **key, uint32_t *len,
-                                      int64_t *count) {
-    if (*off >= c->len) return false;
-    memcpy(len, c->buf + *off, 4);
-    memcpy(count, c->buf + *off + 4, 8);
-    *key = c->buf + *off + 12;
-    *off += 12 + (size_t)*len;
-    return true;
-}
 
 /* The output record of a (key, count): its value (the plain or, with windows, the windowed JSON) at
  * the start of *buf, grown as needed, and its Kafka key (*okey: the word itself, or "<window start>
@@ -102,7 +82,7 @@ typedef struct tally_worker_s {
     tally_word_t **dirty;
     size_t ndirty, capdirty;
     /* The epoch's changed (word, count) records. Written by the worker until it reports the epoch
-     * done, then read and emptied by control before the next epoch. */
+     * done, then read by control and handed to the state writer before the next epoch. */
     tally_changes_t out;
     uint8_t *blocked;             /* [parts] @locality worker: barrier seen on that ring */
     size_t cache_max;             /* words this worker keeps in memory (0 = no bound) */
@@ -228,7 +208,8 @@ bool tally_pipeline_has_input(tally_pipeline_t *p);
 /* The parts at their cut (the epoch's offsets) or at their committed offsets, less `minus`. */
 rd_kafka_topic_partition_list_t *tally_pipeline_offsets(const tally_pipeline_t *p, bool cut,
                                                         const rd_kafka_topic_partition_list_t *minus);
-/* The epoch is durable: committed offsets move to the cut, the workers' lists are emptied. */
+/* The epoch is committed and handed to the state writer: committed offsets move to the cut, the
+ * workers' lists are forgotten (the writer owns their buffers). */
 void tally_pipeline_committed(tally_pipeline_t *p);
 /* Moves the consumer's fetch positions to the list's offsets (records fetched beyond them are
  * dropped by librdkafka's version barrier). */

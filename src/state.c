@@ -5,18 +5,32 @@
  * numbers as 8 little-endian bytes. */
 #include "tally/state.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/statvfs.h>
 
+#include "tally/clock.h"
 #include "tally/err.h"
 #include "tally/log.h"
+
+/* An epoch handed to the writer thread (tally_state_write_epoch). */
+typedef struct job_s {
+    struct job_s *next;
+    uint64_t epoch;
+    int nlists;
+    bool sorted;
+    tally_state_batch_t *rest;
+    size_t bytes;
+    tally_changes_t lists[];      /* the caller's buffers, freed by the caller's next call once written */
+} job_t;
 
 struct tally_state_s {
     char *dir;
@@ -27,10 +41,27 @@ struct tally_state_s {
     rocksdb_cache_t *cache;
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
+    /* The writer thread, started by the first tally_state_write_epoch. Under mu: */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    pthread_t writer;
+    bool writer_started, stop;
+    job_t *head, *tail;           /* handed over, not taken yet */
+    job_t *done;                  /* written: their lists are freed by the caller's thread (reclaim) */
+    bool busy;                    /* the writer holds jobs it is writing */
+    size_t held;                  /* bytes of the jobs handed over and not written */
+    int werr;                     /* the first failed write: nothing after it is written */
+    char werrmsg[512];
+    tally_state_write_stats_t stats;
 };
 
+/* ranges: the count ranges deleted, [u32 from_len][from][u32 to_len][to] each, kept beside the
+ * RocksDB batch and added to it when it is written (after its puts and deletes): the C API's
+ * iteration, which appends a batch to another (tally_state_write_epoch), stops at a range deletion. */
 struct tally_state_batch_s {
     rocksdb_writebatch_t *wb;
+    uint8_t *ranges;
+    size_t ranges_len, ranges_cap;
 };
 
 static const char epoch_key[] = "m.epoch";
@@ -68,6 +99,9 @@ static int open_sized(tally_state_t **out, const char *dir, size_t write_buffer,
     }
     tally_state_t *st = calloc(1, sizeof(*st));
     if (!st) return TALLY_ENOMEM;
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->work_cv, NULL);
+    pthread_cond_init(&st->done_cv, NULL);
     st->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(st->opts, 1);
     /* Bloom filters make the Get for a word never seen cheap; a bounded block cache bounds memory. */
@@ -100,8 +134,11 @@ static int open_sized(tally_state_t **out, const char *dir, size_t write_buffer,
     return 0;
 }
 
+static void stop_writer(tally_state_t *st);
+
 void tally_state_close(tally_state_t *st) {
     if (!st) return;
+    stop_writer(st);
     if (st->db) rocksdb_close(st->db);
     if (st->ropts) rocksdb_readoptions_destroy(st->ropts);
     if (st->wopts) rocksdb_writeoptions_destroy(st->wopts);
@@ -109,6 +146,9 @@ void tally_state_close(tally_state_t *st) {
     if (st->table) rocksdb_block_based_options_destroy(st->table);
     if (st->cache) rocksdb_cache_destroy(st->cache);
     free(st->dir);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->work_cv);
+    pthread_cond_destroy(&st->done_cv);
     free(st);
 }
 
@@ -132,12 +172,22 @@ static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) 
     return get_num_with(st, st->ropts, key, klen, v);
 }
 
+/* Waits until the writer wrote everything handed to it: every read but a worker's word lookup
+ * (tally_state_get_count) sees the state as of the last epoch handed over. */
+static void settle(tally_state_t *st) {
+    pthread_mutex_lock(&st->mu);
+    while (st->head || st->busy) pthread_cond_wait(&st->done_cv, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+}
+
 bool tally_state_is_fresh(tally_state_t *st) {
+    settle(st);
     int64_t e;
     return get_num(st, epoch_key, sizeof(epoch_key) - 1, &e) != 1;
 }
 
 uint64_t tally_state_epoch(tally_state_t *st) {
+    settle(st);
     int64_t e = 0;
     return get_num(st, epoch_key, sizeof(epoch_key) - 1, &e) == 1 ? (uint64_t)e : 0;
 }
@@ -155,6 +205,7 @@ int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, in
 }
 
 int tally_state_lookup(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count, uint64_t *epoch) {
+    settle(st);
     char *key = malloc(len + 1);
     if (!key) return TALLY_ENOMEM;
     key[0] = 'c';
@@ -193,6 +244,7 @@ int tally_state_get_offset(tally_state_t *st, const char *topic, int32_t partiti
     char key[300];
     size_t kl = offset_key(key, sizeof(key), topic, partition);
     if (!kl) return TALLY_EINVAL;
+    settle(st);
     return get_num(st, key, kl, offset);
 }
 
@@ -214,6 +266,7 @@ static int scan_counts(tally_state_t *st, const uint8_t *from, size_t from_len, 
     lo[0] = hi[0] = 'c';
     if (from_len) memcpy(lo + 1, from, from_len);
     if (to_len) memcpy(hi + 1, to, to_len);
+    settle(st);
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
     for (rocksdb_iter_seek(it, lo, from_len + 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kl, vl;
@@ -234,6 +287,7 @@ int tally_state_foreach_count(tally_state_t *st,
 
 int tally_state_foreach_file(tally_state_t *st, void (*fn)(const char *path, const char *rec, void *opaque),
                              void *opaque) {
+    settle(st);
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
     char *path = NULL, *rec = NULL;
     int r = 0;
@@ -260,6 +314,7 @@ int tally_state_foreach_count_range(tally_state_t *st, const uint8_t *from, size
 }
 
 int tally_state_first_count_key(tally_state_t *st, uint8_t *out, size_t cap, size_t *len) {
+    settle(st);
     rocksdb_iterator_t *it = rocksdb_create_iterator(st->db, st->ropts);
     rocksdb_iter_seek(it, "c", 1);
     int found = 0;
@@ -299,6 +354,7 @@ int tally_state_get_meta(tally_state_t *st, const char *name, int64_t *v) {
     char key[64];
     size_t kl = meta_key(key, sizeof(key), name);
     if (!kl) return TALLY_EINVAL;
+    settle(st);
     return get_num(st, key, kl, v);
 }
 
@@ -312,12 +368,15 @@ tally_state_batch_t *tally_state_batch_new(void) {
     tally_state_batch_t *b = malloc(sizeof(*b));
     if (!b) return NULL;
     b->wb = rocksdb_writebatch_create();
+    b->ranges = NULL;
+    b->ranges_len = b->ranges_cap = 0;
     return b;
 }
 
 void tally_state_batch_destroy(tally_state_batch_t *b) {
     if (!b) return;
     rocksdb_writebatch_destroy(b->wb);
+    free(b->ranges);
     free(b);
 }
 
@@ -375,20 +434,308 @@ void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from
     lo[0] = hi[0] = 'c';
     memcpy(lo + 1, from, from_len);
     memcpy(hi + 1, to, to_len);
-    rocksdb_writebatch_delete_range(b->wb, lo, from_len + 1, hi, to_len + 1);
+    size_t need = 8 + from_len + to_len + 2;
+    if (b->ranges_len + need > b->ranges_cap) {
+        size_t cap = b->ranges_cap ? 2 * b->ranges_cap : 256;
+        while (cap < b->ranges_len + need) cap *= 2;
+        uint8_t *r = realloc(b->ranges, cap);
+        if (!r) abort(); /* as RocksDB's own batch does on a failed allocation */
+        b->ranges = r;
+        b->ranges_cap = cap;
+    }
+    uint32_t fl = (uint32_t)from_len + 1, tl = (uint32_t)to_len + 1;
+    memcpy(b->ranges + b->ranges_len, &fl, 4);
+    memcpy(b->ranges + b->ranges_len + 4, lo, fl);
+    memcpy(b->ranges + b->ranges_len + 4 + fl, &tl, 4);
+    memcpy(b->ranges + b->ranges_len + 8 + fl, hi, tl);
+    b->ranges_len += 8 + fl + tl;
 }
 
-size_t tally_state_batch_count(tally_state_batch_t *b) { return (size_t)rocksdb_writebatch_count(b->wb); }
+size_t tally_state_batch_count(tally_state_batch_t *b) {
+    size_t n = (size_t)rocksdb_writebatch_count(b->wb);
+    for (size_t off = 0; off < b->ranges_len; n++) {
+        uint32_t fl, tl;
+        memcpy(&fl, b->ranges + off, 4);
+        memcpy(&tl, b->ranges + off + 4 + fl, 4);
+        off += 8 + (size_t)fl + tl;
+    }
+    return n;
+}
 
-int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size) {
+static void append_ranges(rocksdb_writebatch_t *wb, const tally_state_batch_t *b);
+
+static int write_wb(tally_state_t *st, rocksdb_writebatch_t *wb, char *errstr, size_t errstr_size) {
     char *err = NULL;
-    rocksdb_write(st->db, st->wopts, b->wb, &err);
+    rocksdb_write(st->db, st->wopts, wb, &err);
     if (err) {
         snprintf(errstr, errstr_size, "state write failed: %s", err);
         free(err);
         return TALLY_ESTATE;
     }
     return 0;
+}
+
+int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size) {
+    settle(st); /* after the epochs handed over, in their order */
+    append_ranges(b->wb, b);
+    b->ranges_len = 0;
+    return write_wb(st, b->wb, errstr, errstr_size);
+}
+
+/* ---- the writer thread ---- */
+
+static void append_put(void *opaque, const char *k, size_t kl, const char *v, size_t vl) {
+    rocksdb_writebatch_put(opaque, k, kl, v, vl);
+}
+
+static void append_delete(void *opaque, const char *k, size_t kl) { rocksdb_writebatch_delete(opaque, k, kl); }
+
+/* b's range deletions into wb. */
+static void append_ranges(rocksdb_writebatch_t *wb, const tally_state_batch_t *b) {
+    for (size_t off = 0; off < b->ranges_len;) {
+        uint32_t fl, tl;
+        memcpy(&fl, b->ranges + off, 4);
+        const char *lo = (const char *)b->ranges + off + 4;
+        memcpy(&tl, b->ranges + off + 4 + fl, 4);
+        const char *hi = (const char *)b->ranges + off + 8 + fl;
+        rocksdb_writebatch_delete_range(wb, lo, fl, hi, tl);
+        off += 8 + (size_t)fl + tl;
+    }
+}
+
+/* Appends b's operations to wb: its puts and deletes in order, then its range deletions. */
+static void append_batch(rocksdb_writebatch_t *wb, tally_state_batch_t *b) {
+    rocksdb_writebatch_iterate(b->wb, wb, append_put, append_delete);
+    append_ranges(wb, b);
+}
+
+typedef struct {
+    const tally_changes_t *list;
+    int job;                      /* later jobs hold later counts */
+    size_t next;
+    const uint8_t *key;           /* NULL: the list is done */
+    uint32_t len;
+    int64_t count;
+} cursor_t;
+
+static void cursor_step(cursor_t *c) {
+    if (!tally_changes_next(c->list, &c->next, &c->key, &c->len, &c->count)) c->key = NULL;
+}
+
+static void put_count(rocksdb_writebatch_t *wb, const uint8_t *word, size_t len, int64_t count) {
+    const char pre = 'c';
+    const char *parts[2] = {&pre, (const char *)word};
+    size_t sizes[2] = {1, len};
+    char v[8];
+    put_i64(v, count);
+    const char *vp = v;
+    size_t vs = 8;
+    rocksdb_writebatch_putv(wb, 2, parts, sizes, 1, &vp, &vs);
+}
+
+/* The lists of the cursors into wb as one list in key order (RocksDB's memtable inserts sorted keys
+ * fastest); a key in several lists once, with the count of the latest job. Lists out of order
+ * (complete mode) are merged one job at a time by the caller, so a later count still comes last. */
+static size_t merge_lists(rocksdb_writebatch_t *wb, cursor_t *cur, int n) {
+    size_t keys = 0;
+    for (int i = 0; i < n; i++) cursor_step(&cur[i]);
+    for (;;) {
+        int m = -1;
+        for (int i = 0; i < n; i++) {
+            if (!cur[i].key) continue;
+            int c = m < 0 ? -1 : tally_state_key_cmp(cur[i].key, cur[i].len, cur[m].key, cur[m].len);
+            if (c < 0 || (c == 0 && cur[i].job > cur[m].job)) m = i;
+        }
+        if (m < 0) return keys;
+        put_count(wb, cur[m].key, cur[m].len, cur[m].count);
+        keys++;
+        const uint8_t *key = cur[m].key;
+        uint32_t len = cur[m].len;
+        for (int i = 0; i < n; i++)
+            if (i != m && cur[i].key && tally_state_key_cmp(cur[i].key, cur[i].len, key, len) == 0) cursor_step(&cur[i]);
+        cursor_step(&cur[m]);
+    }
+}
+
+/* The jobs (in epoch order) as one atomic write: their counts merged, then the rest of each. */
+static int write_jobs(tally_state_t *st, job_t *jobs, size_t *keys, char *errstr, size_t errstr_size) {
+    int ncur = 0;
+    bool sorted = true;
+    for (job_t *j = jobs; j; j = j->next) {
+        ncur += j->nlists;
+        sorted = sorted && j->sorted;
+    }
+    cursor_t *cur = calloc((size_t)ncur + 1, sizeof(*cur));
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    if (!cur) {
+        rocksdb_writebatch_destroy(wb);
+        snprintf(errstr, errstr_size, "state write failed: out of memory");
+        return TALLY_ENOMEM;
+    }
+    *keys = 0;
+    int n = 0, k = 0;
+    for (job_t *j = jobs; j; j = j->next, k++) {
+        for (int i = 0; i < j->nlists; i++) cur[n++] = (cursor_t){.list = &j->lists[i], .job = k};
+        if (!sorted) {
+            *keys += merge_lists(wb, cur, n);
+            n = 0;
+        }
+    }
+    if (sorted) *keys += merge_lists(wb, cur, n);
+    free(cur);
+    for (job_t *j = jobs; j; j = j->next) append_batch(wb, j->rest);
+    int r = write_wb(st, wb, errstr, errstr_size);
+    rocksdb_writebatch_destroy(wb);
+    return r;
+}
+
+static void free_jobs(job_t *j) {
+    while (j) {
+        job_t *next = j->next;
+        for (int i = 0; i < j->nlists; i++) tally_changes_free(&j->lists[i]);
+        tally_state_batch_destroy(j->rest);
+        free(j);
+        j = next;
+    }
+}
+
+/* The lists of the jobs written: the thread that hands epochs over may read them until its next
+ * hand-off, so they are freed there (and at close). */
+static void reclaim(tally_state_t *st) {
+    pthread_mutex_lock(&st->mu);
+    job_t *done = st->done;
+    st->done = NULL;
+    pthread_mutex_unlock(&st->mu);
+    free_jobs(done);
+}
+
+static void *writer_main(void *arg) {
+    tally_state_t *st = arg;
+    tally_log_set_thread("state");
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->head && !st->stop) pthread_cond_wait(&st->work_cv, &st->mu);
+        if (!st->head) break;
+        /* Everything handed over since the last write goes in one: a word changed in each of them is
+         * written once, so a slow write makes the next one cheaper instead of falling behind. */
+        job_t *jobs = st->head;
+        st->head = st->tail = NULL;
+        st->busy = true;
+        bool failed = st->werr != 0;
+        pthread_mutex_unlock(&st->mu);
+
+        size_t bytes = 0, keys = 0;
+        uint64_t first = jobs->epoch, last = first, epochs = 0;
+        for (job_t *j = jobs; j; j = j->next, epochs++) {
+            bytes += j->bytes;
+            last = j->epoch;
+        }
+        char err[512] = "";
+        double t0 = tally_mono_s();
+        /* After a failed write nothing more is written: the state would skip that epoch's counts.
+         * The next start replays from the last epoch written. */
+        int r = failed ? 0 : write_jobs(st, jobs, &keys, err, sizeof(err));
+        double took = tally_mono_s() - t0;
+        if (!failed && !r)
+            tally_debug("state write: epochs %" PRIu64 "..%" PRIu64 ", %zu keys, %.1f ms", first, last, keys, took * 1e3);
+
+        pthread_mutex_lock(&st->mu);
+        job_t *last_job = jobs;
+        while (last_job->next) last_job = last_job->next;
+        last_job->next = st->done;
+        st->done = jobs;
+        st->busy = false;
+        st->held -= bytes;
+        if (r && !st->werr) {
+            st->werr = r;
+            snprintf(st->werrmsg, sizeof(st->werrmsg), "%s; epochs %" PRIu64 "..%" PRIu64 " are committed in Kafka "
+                     "and will be replayed into the state at the next start", err, first, last);
+        }
+        if (!failed && !r) {
+            st->stats.writes++;
+            st->stats.epochs += epochs;
+            st->stats.keys += keys;
+            st->stats.seconds += took;
+            st->stats.last_epoch = last;
+        }
+        pthread_cond_broadcast(&st->done_cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+static void stop_writer(tally_state_t *st) {
+    if (!st->writer_started) return;
+    pthread_mutex_lock(&st->mu);
+    st->stop = true;
+    pthread_cond_signal(&st->work_cv);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->writer, NULL);
+    st->writer_started = false;
+    if (st->werr) tally_err("%s", st->werrmsg);
+    reclaim(st);
+}
+
+int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_changes_t *lists, int nlists, bool sorted,
+                            tally_state_batch_t *rest, size_t max_held, char *errstr, size_t errstr_size) {
+    reclaim(st);
+    job_t *j = calloc(1, sizeof(*j) + (size_t)nlists * sizeof(j->lists[0]));
+    if (!j) {
+        tally_state_batch_destroy(rest);
+        snprintf(errstr, errstr_size, "out of memory handing epoch %" PRIu64 " to the state writer", epoch);
+        return TALLY_ENOMEM;
+    }
+    j->epoch = epoch;
+    j->nlists = nlists;
+    j->sorted = sorted;
+    j->rest = rest;
+    size_t rest_bytes = 0;
+    rocksdb_writebatch_data(rest->wb, &rest_bytes);
+    j->bytes = rest_bytes + rest->ranges_len;
+    for (int i = 0; i < nlists; i++) {
+        j->lists[i] = lists[i];
+        j->bytes += lists[i].cap;
+    }
+    pthread_mutex_lock(&st->mu);
+    int r = 0;
+    if (!st->writer_started) {
+        if (pthread_create(&st->writer, NULL, writer_main, st) == 0) st->writer_started = true;
+        else r = TALLY_ENOMEM;
+    }
+    /* Bounded: past max_held bytes waiting to be written, the caller waits for the writer. */
+    while (!r && !st->werr && st->held && st->held + j->bytes > max_held) pthread_cond_wait(&st->done_cv, &st->mu);
+    if (r) snprintf(errstr, errstr_size, "cannot start the state writer thread");
+    else if (st->werr) {
+        r = st->werr;
+        snprintf(errstr, errstr_size, "%s", st->werrmsg);
+    } else {
+        if (st->tail) st->tail->next = j;
+        else st->head = j;
+        st->tail = j;
+        st->held += j->bytes;
+        pthread_cond_signal(&st->work_cv);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (r) { /* the lists stay the caller's */
+        tally_state_batch_destroy(rest);
+        free(j);
+    }
+    return r;
+}
+
+int tally_state_sync(tally_state_t *st, char *errstr, size_t errstr_size) {
+    pthread_mutex_lock(&st->mu);
+    while (st->head || st->busy) pthread_cond_wait(&st->done_cv, &st->mu);
+    int r = st->werr;
+    if (r) snprintf(errstr, errstr_size, "%s", st->werrmsg);
+    pthread_mutex_unlock(&st->mu);
+    return r;
+}
+
+void tally_state_write_stats(tally_state_t *st, tally_state_write_stats_t *out) {
+    pthread_mutex_lock(&st->mu);
+    *out = st->stats;
+    pthread_mutex_unlock(&st->mu);
 }
 
 int tally_state_open(tally_state_t **out, const char *dir, bool *locked, char *errstr, size_t errstr_size) {

@@ -166,9 +166,16 @@ static bool await_watermark(tally_worker_t *w, uint64_t epoch) {
     return false;
 }
 
-/* Keeps only the words of this epoch (not stored yet); every other word is in RocksDB already, since
- * the control thread starts an epoch only after the previous one is written. */
+/* Keeps only the words of this epoch (not stored yet); every other word is in RocksDB once the
+ * epochs before this one are written. */
 static bool shrink(tally_worker_t *w) {
+    /* A word dropped here is read from the state when it comes again: the epochs before this one
+     * must be written first (the state writer may be behind). */
+    char err[512];
+    if (tally_state_sync(w->pipe->state, err, sizeof(err))) {
+        tally_fault_raise(w->pipe->fault, TALLY_EXIT_ERROR, "%s", err); /* the first fault is the one reported */
+        return false;
+    }
     tally_wordtab_t *keep = tally_wordtab_new();
     if (!keep) return false;
     for (size_t i = 0; i < w->ndirty; i++) {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The state store (RocksDB in state.dir): per word its committed count, per input partition the
  * offset below which every record is counted, and the last committed epoch. Written only after the
- * Kafka transaction of an epoch committed, in one atomic batch, so it never runs ahead of Kafka. */
+ * Kafka transaction of an epoch committed, in one atomic batch, so it never runs ahead of Kafka.
+ * Epochs are written by the store's own thread (tally_state_write_epoch), behind Kafka; every read
+ * but tally_state_get_count first waits for what was handed to it. */
 #ifndef TALLY_STATE_H
 #define TALLY_STATE_H
 
@@ -10,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "tally/changes.h"
 
 typedef struct tally_state_s tally_state_t;
 
@@ -34,7 +38,9 @@ void tally_state_close(tally_state_t *st);
 bool tally_state_is_fresh(tally_state_t *st);
 uint64_t tally_state_epoch(tally_state_t *st);
 
-/* Thread-safe. *count = 0 for a word never stored. */
+/* Thread-safe. *count = 0 for a word never stored. Does not wait for the writer thread: a worker
+ * reads only words it does not hold, which it dropped from memory after they were written
+ * (tally_state_sync). */
 int tally_state_get_count(tally_state_t *st, const uint8_t *word, size_t len, int64_t *count);
 /* Thread-safe. The stored count of a word and the epoch it was stored with, read together:
  * 1 found, 0 never stored, negative on error. */
@@ -75,11 +81,33 @@ void tally_state_batch_put_epoch(tally_state_batch_t *b, uint64_t epoch);
 void tally_state_batch_put_meta(tally_state_batch_t *b, const char *name, int64_t v);
 /* Deletes one count. */
 void tally_state_batch_delete_count(tally_state_batch_t *b, const uint8_t *word, size_t len);
-/* Deletes every count whose key is in [from, to) (a RocksDB range deletion). */
+/* Deletes every count whose key is in [from, to) (a RocksDB range deletion), after the batch's puts
+ * and deletes, wherever it was added. */
 void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from, size_t from_len, const uint8_t *to,
                                      size_t to_len);
 size_t tally_state_batch_count(tally_state_batch_t *b);
-/* Writes the batch atomically (WAL on; a process crash loses nothing written). */
+/* Writes the batch atomically (WAL on; a process crash loses nothing written), after every epoch
+ * handed to the writer thread. */
 int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size);
+
+/* Hands a committed epoch's write to the store's writer thread and returns. lists: the epoch's
+ * changed counts (sorted: each list in key order); their buffers are the store's now (the caller
+ * forgets them without freeing them), and the caller may still read them until its next call of
+ * this. rest: the rest of the write (taken): offsets, epoch, watermark, deletions
+ * of counts it does not put. The writer writes everything handed over since its last write as one
+ * atomic batch, a count changed in several epochs once. Waits while more than max_held bytes are
+ * handed over and not written. Nonzero (errstr set, the lists still the caller's) when an earlier
+ * write failed: nothing more is written then. */
+int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_changes_t *lists, int nlists, bool sorted,
+                            tally_state_batch_t *rest, size_t max_held, char *errstr, size_t errstr_size);
+/* Waits until every epoch handed over is written; nonzero (errstr set) when a write failed. */
+int tally_state_sync(tally_state_t *st, char *errstr, size_t errstr_size);
+
+typedef struct {
+    uint64_t writes, epochs, keys; /* writes done, epochs and counts they held */
+    double seconds;               /* spent in them */
+    uint64_t last_epoch;          /* the last epoch written */
+} tally_state_write_stats_t;
+void tally_state_write_stats(tally_state_t *st, tally_state_write_stats_t *out);
 
 #endif

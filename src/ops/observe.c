@@ -242,7 +242,8 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_float(b, "tally_last_commit_timestamp_seconds", NULL, obs->last_commit_wall);
     tally_prom_family(b, "tally_last_epoch_duration_seconds", "gauge",
                       "Phases of the last committed epoch: barrier (request to every worker aligned), produce (the "
-                      "workers' output records), commit (Kafka), state (RocksDB write).");
+                      "workers' output records), commit (Kafka), state (handing the epoch to the state writer thread; "
+                      "long only when the writer is behind).");
     const char *lb[] = {"phase", "barrier", NULL}, *lo[] = {"phase", "produce", NULL}, *lc[] = {"phase", "commit", NULL},
                *ls[] = {"phase", "state", NULL};
     const char *const *lph[4] = {lb, lo, lc, ls};
@@ -251,6 +252,24 @@ static tally_blob_t *build_metrics(tally_obs_t *obs, const tally_obs_view_t *v) 
     tally_prom_family(b, "tally_epoch_phase_seconds", "histogram",
                       "Phases of every committed epoch since start, as tally_last_epoch_duration_seconds.");
     for (int i = 0; i < 4; i++) tally_prom_hist(b, "tally_epoch_phase_seconds", lph[i], &obs->phase_hist[i]);
+    tally_state_t *st = atomic_load(&obs->state);
+    if (st) {
+        tally_state_write_stats_t ws;
+        tally_state_write_stats(st, &ws);
+        tally_prom_family(b, "tally_state_writes_total", "counter",
+                          "RocksDB writes by the state writer thread; each holds every epoch committed since the one before.");
+        tally_prom_uint(b, "tally_state_writes_total", NULL, ws.writes);
+        tally_prom_family(b, "tally_state_written_epochs_total", "counter", "Committed epochs written to the state.");
+        tally_prom_uint(b, "tally_state_written_epochs_total", NULL, ws.epochs);
+        tally_prom_family(b, "tally_state_written_keys_total", "counter",
+                          "Counts written to the state (a word changed in several epochs of one write counts once).");
+        tally_prom_uint(b, "tally_state_written_keys_total", NULL, ws.keys);
+        tally_prom_family(b, "tally_state_write_seconds_total", "counter", "Time the state writer spent in RocksDB writes.");
+        tally_prom_float(b, "tally_state_write_seconds_total", NULL, ws.seconds);
+        tally_prom_family(b, "tally_state_epoch", "gauge",
+                          "The last epoch written to the state (tally_epoch minus it: how far the state is behind Kafka).");
+        tally_prom_uint(b, "tally_state_epoch", NULL, ws.last_epoch);
+    }
     tally_prom_family(b, "tally_keys_in_memory", "gauge", "Words in the workers' tables (the in-memory cache of the state).");
     tally_prom_uint(b, "tally_keys_in_memory", NULL, v->keys_in_memory);
     tally_prom_family(b, "tally_assigned_partitions", "gauge", "Input partitions assigned to this instance.");
