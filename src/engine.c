@@ -381,6 +381,9 @@ static int open_state(tally_engine_t *eng) {
         tally_err("%s", err);
         return TALLY_ESTATE;
     }
+    /* Half the epoch share bounds the committed epochs waiting for the writer, beside the one the
+     * workers fill. */
+    tally_state_set_writer(eng->state, eng->conf.state_write_interval_ms, (size_t)eng->pipe.budget.epoch / 2);
     uint64_t epoch = tally_state_epoch(eng->state);
     tally_info("state %s: %s, last committed epoch %" PRIu64, dir, tally_state_is_fresh(eng->state) ? "new" : "recovered",
                epoch);

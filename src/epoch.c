@@ -483,10 +483,8 @@ static int store(tally_epoch_t *ep) {
         return TALLY_ENOMEM;
     }
     for (int w = 0; w < p->nworkers; w++) lists[w] = p->workers[w].out;
-    /* Half the epoch share: the epochs waiting for the writer, beside the one the workers fill. */
     int r = tally_state_write_epoch(ep->state, ep->epoch, lists, p->nworkers,
-                                    ep->conf->output_mode != TALLY_OUTPUT_COMPLETE, b, (size_t)p->budget.epoch / 2, err,
-                                    sizeof(err));
+                                    ep->conf->output_mode != TALLY_OUTPUT_COMPLETE, b, err, sizeof(err));
     free(lists);
     if (r) {
         tally_epoch_fail(ep, TALLY_EXIT_ERROR, "%s", err);

@@ -46,6 +46,10 @@ struct tally_state_s {
     pthread_cond_t work_cv, done_cv;
     pthread_t writer;
     bool writer_started, stop;
+    int urgent;                   /* threads waiting for the writer: it writes at once */
+    double interval_s;            /* tally_state_set_writer */
+    size_t max_held;
+    double last_write;            /* tally_mono_s() when the last write ended */
     job_t *head, *tail;           /* handed over, not taken yet */
     job_t *done;                  /* written: their lists are freed by the caller's thread (reclaim) */
     bool busy;                    /* the writer holds jobs it is writing */
@@ -100,6 +104,7 @@ static int open_sized(tally_state_t **out, const char *dir, size_t write_buffer,
     tally_state_t *st = calloc(1, sizeof(*st));
     if (!st) return TALLY_ENOMEM;
     pthread_mutex_init(&st->mu, NULL);
+    st->max_held = SIZE_MAX;
     pthread_cond_init(&st->work_cv, NULL);
     pthread_cond_init(&st->done_cv, NULL);
     st->opts = rocksdb_options_create();
@@ -172,11 +177,20 @@ static int get_num(tally_state_t *st, const char *key, size_t klen, int64_t *v) 
     return get_num_with(st, st->ropts, key, klen, v);
 }
 
-/* Waits until the writer wrote everything handed to it: every read but a worker's word lookup
- * (tally_state_get_count) sees the state as of the last epoch handed over. */
+/* Under mu: waits until the writer wrote everything handed to it, asking it to write at once. */
+static void wait_written(tally_state_t *st) {
+    if (!st->head && !st->busy) return;
+    st->urgent++;
+    pthread_cond_signal(&st->work_cv);
+    while (st->head || st->busy) pthread_cond_wait(&st->done_cv, &st->mu);
+    st->urgent--;
+}
+
+/* Every read but a worker's word lookup (tally_state_get_count) sees the state as of the last
+ * epoch handed over. */
 static void settle(tally_state_t *st) {
     pthread_mutex_lock(&st->mu);
-    while (st->head || st->busy) pthread_cond_wait(&st->done_cv, &st->mu);
+    wait_written(st);
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -614,7 +628,26 @@ static void *writer_main(void *arg) {
     tally_log_set_thread("state");
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->head && !st->stop) pthread_cond_wait(&st->work_cv, &st->mu);
+        /* Work: what was handed over, once the interval since the last write passed, or at once
+         * when someone waits for it, when stopping, or past a quarter of the hand-off bound (what
+         * comes in during the write then still fits under it). */
+        for (;;) {
+            if (!st->head && st->stop) break;
+            double due = st->last_write + st->interval_s;
+            if (st->head && (st->stop || st->urgent || st->held >= st->max_held / 4 || tally_mono_s() >= due)) break;
+            if (!st->head) {
+                pthread_cond_wait(&st->work_cv, &st->mu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            double wait = due - tally_mono_s();
+            if (wait < 0) wait = 0;
+            long ns = ts.tv_nsec + (long)(wait * 1e9);
+            ts.tv_sec += ns / 1000000000L;
+            ts.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&st->work_cv, &st->mu, &ts);
+        }
         if (!st->head) break;
         /* Everything handed over since the last write goes in one: a word changed in each of them is
          * written once, so a slow write makes the next one cheaper instead of falling behind. */
@@ -640,6 +673,7 @@ static void *writer_main(void *arg) {
             tally_debug("state write: epochs %" PRIu64 "..%" PRIu64 ", %zu keys, %.1f ms", first, last, keys, took * 1e3);
 
         pthread_mutex_lock(&st->mu);
+        st->last_write = tally_mono_s();
         job_t *last_job = jobs;
         while (last_job->next) last_job = last_job->next;
         last_job->next = st->done;
@@ -676,8 +710,15 @@ static void stop_writer(tally_state_t *st) {
     reclaim(st);
 }
 
+void tally_state_set_writer(tally_state_t *st, int interval_ms, size_t max_held) {
+    pthread_mutex_lock(&st->mu);
+    st->interval_s = interval_ms / 1000.0;
+    st->max_held = max_held;
+    pthread_mutex_unlock(&st->mu);
+}
+
 int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_changes_t *lists, int nlists, bool sorted,
-                            tally_state_batch_t *rest, size_t max_held, char *errstr, size_t errstr_size) {
+                            tally_state_batch_t *rest, char *errstr, size_t errstr_size) {
     reclaim(st);
     job_t *j = calloc(1, sizeof(*j) + (size_t)nlists * sizeof(j->lists[0]));
     if (!j) {
@@ -703,7 +744,12 @@ int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_chang
         else r = TALLY_ENOMEM;
     }
     /* Bounded: past max_held bytes waiting to be written, the caller waits for the writer. */
-    while (!r && !st->werr && st->held && st->held + j->bytes > max_held) pthread_cond_wait(&st->done_cv, &st->mu);
+    while (!r && !st->werr && st->held && st->held + j->bytes > st->max_held) {
+        st->urgent++;
+        pthread_cond_signal(&st->work_cv);
+        pthread_cond_wait(&st->done_cv, &st->mu);
+        st->urgent--;
+    }
     if (r) snprintf(errstr, errstr_size, "cannot start the state writer thread");
     else if (st->werr) {
         r = st->werr;
@@ -725,7 +771,7 @@ int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_chang
 
 int tally_state_sync(tally_state_t *st, char *errstr, size_t errstr_size) {
     pthread_mutex_lock(&st->mu);
-    while (st->head || st->busy) pthread_cond_wait(&st->done_cv, &st->mu);
+    wait_written(st);
     int r = st->werr;
     if (r) snprintf(errstr, errstr_size, "%s", st->werrmsg);
     pthread_mutex_unlock(&st->mu);

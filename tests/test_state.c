@@ -40,13 +40,12 @@ static int64_t count_of(tally_state_t *st, const char *word) {
 }
 
 /* One epoch: two workers' lists, the offset of partition 0 and the epoch number in the rest. */
-static void hand_over(tally_state_t *st, uint64_t epoch, tally_changes_t l[2], bool sorted, tally_state_batch_t *rest,
-                      size_t max_held) {
+static void hand_over(tally_state_t *st, uint64_t epoch, tally_changes_t l[2], bool sorted, tally_state_batch_t *rest) {
     if (!rest) rest = tally_state_batch_new();
     tally_state_batch_put_offset(rest, "in", 0, (int64_t)epoch * 10);
     tally_state_batch_put_epoch(rest, epoch);
     char err[512];
-    ASSERT_EQ(tally_state_write_epoch(st, epoch, l, 2, sorted, rest, max_held, err, sizeof(err)), 0);
+    ASSERT_EQ(tally_state_write_epoch(st, epoch, l, 2, sorted, rest, err, sizeof(err)), 0);
     /* The store owns the buffers now: the caller forgets them. */
     l[0] = l[1] = (tally_changes_t){0};
 }
@@ -55,14 +54,14 @@ static void test_epochs_in_order(void) {
     tally_state_t *st = open_fresh();
     tally_changes_t l[2] = {{0}};
     add(&l[0], "apple", 1), add(&l[0], "cat", 1), add(&l[1], "bee", 1);
-    hand_over(st, 1, l, true, NULL, 1 << 20);
+    hand_over(st, 1, l, true, NULL);
     add(&l[0], "apple", 2), add(&l[1], "bee", 5), add(&l[1], "dog", 1);
-    hand_over(st, 2, l, true, NULL, 1 << 20);
+    hand_over(st, 2, l, true, NULL);
     /* Epoch 3 deletes the range [apple, b) (a closed window, say) and puts a later cat. */
     tally_state_batch_t *rest = tally_state_batch_new();
     tally_state_batch_delete_counts(rest, (const uint8_t *)"apple", 5, (const uint8_t *)"b", 1);
     add(&l[0], "cat", 7);
-    hand_over(st, 3, l, true, rest, 1 << 20);
+    hand_over(st, 3, l, true, rest);
     char err[512];
     ASSERT_EQ(tally_state_sync(st, err, sizeof(err)), 0);
     ASSERT_EQ(tally_state_epoch(st), 3); /* what follows a range deletion in its batch is written too */
@@ -73,9 +72,9 @@ static void test_epochs_in_order(void) {
     ASSERT_EQ(count_of(st, "cat"), 7);
     /* Out of key order (complete mode): a later count still wins. */
     add(&l[0], "zebra", 1), add(&l[0], "eel", 1);
-    hand_over(st, 4, l, false, NULL, 1 << 20);
+    hand_over(st, 4, l, false, NULL);
     add(&l[1], "eel", 2);
-    hand_over(st, 5, l, false, NULL, 1 << 20);
+    hand_over(st, 5, l, false, NULL);
 
     ASSERT_EQ(tally_state_sync(st, err, sizeof(err)), 0);
     ASSERT_EQ(tally_state_epoch(st), 5);
@@ -100,9 +99,9 @@ static int word_cmp(const void *a, const void *b) {
     return tally_state_key_cmp(x, strlen(x), y, strlen(y));
 }
 
-/* Many epochs handed over as fast as possible (the writer merges whatever piled up), with a tiny
- * hand-off bound half of the time: every count ends as the model's, and reads in between see a
- * whole number of epochs (the epoch stored with the offsets). */
+/* Many epochs handed over as fast as possible (the writer merges whatever piled up), alternately
+ * with a tiny hand-off bound and with a 20 ms write interval: every count ends as the model's, and
+ * reads in between see every epoch handed over. */
 static void test_many_epochs_match_a_model(void) {
     enum { VOCAB = 300, EPOCHS = 400 };
     tally_state_t *st = open_fresh();
@@ -121,7 +120,8 @@ static void test_many_epochs_match_a_model(void) {
             model[i] += 1 + (int64_t)(unit_splitmix64(&rnd) % 3);
             add(&l[i % 2], words[i], model[i]);   /* two workers, each its own words, in key order */
         }
-        hand_over(st, e, l, true, NULL, e % 2 ? 1 : (size_t)1 << 30);
+        if (e % 100 == 1) tally_state_set_writer(st, e % 200 == 1 ? 0 : 20, e % 200 == 1 ? 1 : (size_t)1 << 30);
+        hand_over(st, e, l, true, NULL);
         if (e % 50 == 0) {
             int64_t off = -1;
             ASSERT_EQ(tally_state_get_offset(st, "in", 0, &off), 1);
@@ -134,6 +134,7 @@ static void test_many_epochs_match_a_model(void) {
     tally_state_write_stats_t ws;
     tally_state_write_stats(st, &ws);
     ASSERT_EQ(ws.epochs, EPOCHS);
+    ASSERT_LT(ws.writes, EPOCHS - 50); /* the 20 ms interval merged epochs */
     printf("# %d epochs in %" PRIu64 " writes, %" PRIu64 " counts written\n", EPOCHS, ws.writes, ws.keys);
     for (int i = 0; i < VOCAB; i++) free(words[i]);
     close_rm(st);
@@ -146,7 +147,7 @@ static void test_close_writes_everything(void) {
     for (uint64_t e = 1; e <= 20; e++) {
         add(&l[0], "a", (int64_t)e);
         add(&l[1], "b", 2 * (int64_t)e);
-        hand_over(st, e, l, true, NULL, 1 << 20);
+        hand_over(st, e, l, true, NULL);
     }
     tally_state_close(st);
     bool locked = false;

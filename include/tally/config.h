@@ -67,6 +67,7 @@ typedef struct tally_config_s {
                                    * -1 = from memory_max_bytes (budget.h) */
     int64_t memory_max_bytes;     /* "memory.max.bytes": the process's memory budget (budget.h) */
     bool state_rebuild;           /* "state.rebuild": replay input from the beginning into an empty state.dir */
+    int state_write_interval_ms;  /* "state.write.interval.ms": the state writer writes at most this often */
     int recovery_stall_ms;        /* "recovery.stall.timeout.ms": a replay that receives nothing this long stops */
     int log_level;                /* tally_log_level_t */
     int transaction_timeout_ms;

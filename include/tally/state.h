@@ -90,16 +90,19 @@ size_t tally_state_batch_count(tally_state_batch_t *b);
  * handed to the writer thread. */
 int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size);
 
+/* The writer thread writes at most every interval_ms (the epochs handed over in between go into one
+ * write), sooner when someone waits for it or past max_held / 4 bytes handed over; a hand-off waits
+ * while more than max_held bytes are not written. Defaults: 0 ms, no bound. */
+void tally_state_set_writer(tally_state_t *st, int interval_ms, size_t max_held);
 /* Hands a committed epoch's write to the store's writer thread and returns. lists: the epoch's
  * changed counts (sorted: each list in key order); their buffers are the store's now (the caller
  * forgets them without freeing them), and the caller may still read them until its next call of
- * this. rest: the rest of the write (taken): offsets, epoch, watermark, deletions
- * of counts it does not put. The writer writes everything handed over since its last write as one
- * atomic batch, a count changed in several epochs once. Waits while more than max_held bytes are
- * handed over and not written. Nonzero (errstr set, the lists still the caller's) when an earlier
- * write failed: nothing more is written then. */
+ * this. rest: the rest of the write (taken): offsets, epoch, watermark, deletions of counts it does
+ * not put. The writer writes everything handed over since its last write as one atomic batch, a
+ * count changed in several epochs once. Nonzero (errstr set, the lists still the caller's) when an
+ * earlier write failed: nothing more is written then. */
 int tally_state_write_epoch(tally_state_t *st, uint64_t epoch, const tally_changes_t *lists, int nlists, bool sorted,
-                            tally_state_batch_t *rest, size_t max_held, char *errstr, size_t errstr_size);
+                            tally_state_batch_t *rest, char *errstr, size_t errstr_size);
 /* Waits until every epoch handed over is written; nonzero (errstr set) when a write failed. */
 int tally_state_sync(tally_state_t *st, char *errstr, size_t errstr_size);
 
