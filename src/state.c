@@ -394,7 +394,7 @@ void tally_state_batch_destroy(tally_state_batch_t *b) {
     free(b);
 }
 
-void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count) {
+static void put_count(rocksdb_writebatch_t *wb, const uint8_t *word, size_t len, int64_t count) {
     const char pre = 'c';
     const char *parts[2] = {&pre, (const char *)word};
     size_t sizes[2] = {1, len};
@@ -402,7 +402,11 @@ void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, si
     put_i64(v, count);
     const char *vp = v;
     size_t vs = 8;
-    rocksdb_writebatch_putv(b->wb, 2, parts, sizes, 1, &vp, &vs);
+    rocksdb_writebatch_putv(wb, 2, parts, sizes, 1, &vp, &vs);
+}
+
+void tally_state_batch_put_count(tally_state_batch_t *b, const uint8_t *word, size_t len, int64_t count) {
+    put_count(b->wb, word, len, count);
 }
 
 void tally_state_batch_delete_count(tally_state_batch_t *b, const uint8_t *word, size_t len) {
@@ -534,17 +538,6 @@ typedef struct {
 
 static void cursor_step(cursor_t *c) {
     if (!tally_changes_next(c->list, &c->next, &c->key, &c->len, &c->count)) c->key = NULL;
-}
-
-static void put_count(rocksdb_writebatch_t *wb, const uint8_t *word, size_t len, int64_t count) {
-    const char pre = 'c';
-    const char *parts[2] = {&pre, (const char *)word};
-    size_t sizes[2] = {1, len};
-    char v[8];
-    put_i64(v, count);
-    const char *vp = v;
-    size_t vs = 8;
-    rocksdb_writebatch_putv(wb, 2, parts, sizes, 1, &vp, &vs);
 }
 
 /* The lists of the cursors into wb as one list in key order (RocksDB's memtable inserts sorted keys
