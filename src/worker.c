@@ -243,9 +243,34 @@ static void emit_one(tally_word_t *e, void *opaque) {
     c->ok = tally_pipeline_produce(w->pipe, w->pipe->topic, RD_KAFKA_PARTITION_UA, key, kl, c->json, jl);
 }
 
+/* A changed word with its first 8 key bytes as a big-endian number (zero-padded): the sort compares
+ * the numbers and reads the words only on a tie. Comparing the words themselves (a pointer chase
+ * and a memcmp per comparison) took 6% of tally's CPU at a 100 ms trigger (perf). */
+typedef struct {
+    uint64_t prefix;
+    tally_word_t *e;
+} sort_ent_t;
+
 static int word_order(const void *a, const void *b) {
-    const tally_word_t *x = *(tally_word_t *const *)a, *y = *(tally_word_t *const *)b;
-    return tally_state_key_cmp(x->bytes, x->len, y->bytes, y->len);
+    const sort_ent_t *x = a, *y = b;
+    if (x->prefix != y->prefix) return x->prefix < y->prefix ? -1 : 1;
+    return tally_state_key_cmp(x->e->bytes, x->e->len, y->e->bytes, y->e->len);
+}
+
+/* The dirty list in key order; false when out of memory. */
+static bool sort_dirty(tally_worker_t *w) {
+    sort_ent_t *s = malloc(w->ndirty * sizeof(*s));
+    if (!s) return false;
+    for (size_t i = 0; i < w->ndirty; i++) {
+        const tally_word_t *e = w->dirty[i];
+        uint64_t p = 0;
+        for (uint32_t k = 0; k < 8; k++) p = p << 8 | (k < e->len ? e->bytes[k] : 0);
+        s[i] = (sort_ent_t){.prefix = p, .e = w->dirty[i]};
+    }
+    qsort(s, w->ndirty, sizeof(*s), word_order);
+    for (size_t i = 0; i < w->ndirty; i++) w->dirty[i] = s[i].e;
+    free(s);
+    return true;
 }
 
 /* All barriers of the epoch are in: emit, hand over, report done. The changed words go out in
@@ -257,7 +282,10 @@ static bool epoch_done(tally_worker_t *w) {
     emit_ctx_t c = {.w = w, .ok = true};
     if (pipe->conf->output_mode == TALLY_OUTPUT_COMPLETE) tally_wordtab_foreach(w->tab, emit_one, &c);
     else {
-        if (w->ndirty > 1) qsort(w->dirty, w->ndirty, sizeof(*w->dirty), word_order);
+        if (w->ndirty > 1 && !sort_dirty(w)) {
+            tally_fault_raise(pipe->fault, TALLY_EXIT_ERROR, "out of memory in worker %d", w->idx);
+            c.ok = false;
+        }
         for (size_t i = 0; i < w->ndirty && c.ok; i++) emit_one(w->dirty[i], &c);
     }
     if (c.ok && w->cache_max && pipe->conf->output_mode != TALLY_OUTPUT_COMPLETE && tally_wordtab_size(w->tab) > w->cache_max &&

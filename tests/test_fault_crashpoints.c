@@ -2,19 +2,21 @@
 /* SIGKILL at each phase of a trigger, through the engine's test-only crash points: after producing,
  * after sending offsets, during the commit, after the Kafka commit but before the state write, and
  * during the state write. After a restart the output is exact and strictly increasing; where Kafka
- * had committed the epoch but the state had not, recovery must have taken the replay path. */
+ * had committed the epoch but the state had not, recovery must have taken the replay path. The
+ * protocol's points run with state.write.interval.ms=0 (each epoch written as soon as it commits);
+ * one more runs with the state writer far behind Kafka, which a restart must replay too. */
 #include <signal.h>
 #include <stdlib.h>
 
 #include "harness.h"
 
-static void run(const char *point, int expect_replay) {
+static void run(const char *point, int expect_replay, const char *conf) {
     const char *in = th_unique("cp-in"), *out = th_unique("cp-out"), *app = th_unique("cp");
     th_create_topic(in, 2);
     th_create_topic(out, 2);
     th_counts_t *truth = th_counts_new();
     th_engine_t e;
-    th_engine_init(&e, app, in, out, NULL);
+    th_engine_init(&e, app, in, out, conf);
 
     char armed[64];
     snprintf(armed, sizeof(armed), "%s:3", point);
@@ -46,10 +48,14 @@ static void run(const char *point, int expect_replay) {
 
 int main(void) {
     th_bootstrap();
-    run("after_produce", 0);
-    run("after_send_offsets", 0);
-    run("during_commit", -1);  /* the commit may or may not have reached the coordinator */
-    run("after_commit", 1);
-    run("mid_state_write", -1); /* RocksDB's batch is atomic: all of it or none, so either path */
+    const char *now = "state.write.interval.ms=0\n";
+    run("after_produce", 0, now);
+    run("after_send_offsets", 0, now);
+    run("during_commit", -1, now);  /* the commit may or may not have reached the coordinator */
+    run("after_commit", 1, now);
+    run("mid_state_write", -1, now); /* RocksDB's batch is atomic: all of it or none, so either path */
+    /* Epoch 1 is written at once (nothing was written before), epoch 2 waits for the interval:
+     * Kafka committed it, the state did not, so the restart replays it. */
+    run("after_produce", 1, "state.write.interval.ms=600000\n");
     return 0;
 }
