@@ -65,7 +65,7 @@ struct tally_state_s {
 struct tally_state_batch_s {
     rocksdb_writebatch_t *wb;
     uint8_t *ranges;
-    size_t ranges_len, ranges_cap;
+    size_t ranges_len, ranges_cap, nranges;
 };
 
 static const char epoch_key[] = "m.epoch";
@@ -383,7 +383,7 @@ tally_state_batch_t *tally_state_batch_new(void) {
     if (!b) return NULL;
     b->wb = rocksdb_writebatch_create();
     b->ranges = NULL;
-    b->ranges_len = b->ranges_cap = 0;
+    b->ranges_len = b->ranges_cap = b->nranges = 0;
     return b;
 }
 
@@ -467,18 +467,10 @@ void tally_state_batch_delete_counts(tally_state_batch_t *b, const uint8_t *from
     memcpy(b->ranges + b->ranges_len + 4 + fl, &tl, 4);
     memcpy(b->ranges + b->ranges_len + 8 + fl, hi, tl);
     b->ranges_len += 8 + fl + tl;
+    b->nranges++;
 }
 
-size_t tally_state_batch_count(tally_state_batch_t *b) {
-    size_t n = (size_t)rocksdb_writebatch_count(b->wb);
-    for (size_t off = 0; off < b->ranges_len; n++) {
-        uint32_t fl, tl;
-        memcpy(&fl, b->ranges + off, 4);
-        memcpy(&tl, b->ranges + off + 4 + fl, 4);
-        off += 8 + (size_t)fl + tl;
-    }
-    return n;
-}
+size_t tally_state_batch_count(tally_state_batch_t *b) { return (size_t)rocksdb_writebatch_count(b->wb) + b->nranges; }
 
 static void append_ranges(rocksdb_writebatch_t *wb, const tally_state_batch_t *b);
 
@@ -496,7 +488,7 @@ static int write_wb(tally_state_t *st, rocksdb_writebatch_t *wb, char *errstr, s
 int tally_state_batch_write(tally_state_t *st, tally_state_batch_t *b, char *errstr, size_t errstr_size) {
     settle(st); /* after the epochs handed over, in their order */
     append_ranges(b->wb, b);
-    b->ranges_len = 0;
+    b->ranges_len = b->nranges = 0;
     return write_wb(st, b->wb, errstr, errstr_size);
 }
 
