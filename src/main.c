@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tally/alloc.h"
 #include "tally/config.h"
 #include "tally/engine.h"
 #include "tally/log.h"
@@ -45,6 +46,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    char alloc[96];
     /* SIGTERM/SIGINT wait (blocked) until the engine's handlers are in place, so a stop request
      * that arrives during start-up is answered with a clean stop instead of the default death. */
     sigset_t stop_signals;
@@ -72,7 +74,11 @@ int main(int argc, char **argv) {
         case OPT_HELP_CONFIG: tally_config_print_help(stdout); free(sets); return 0;
         case OPT_MARKDOWN: tally_config_print_markdown(stdout); free(sets); return 0;
         case 'h': usage(stdout); free(sets); return 0;
-        case 'V': printf("tally %s (librdkafka %s)\n", TALLY_VERSION, rd_kafka_version_str()); free(sets); return 0;
+        case 'V':
+            printf("tally %s (librdkafka %s, %s)\n", TALLY_VERSION, rd_kafka_version_str(),
+                   tally_alloc_describe(alloc, sizeof(alloc)));
+            free(sets);
+            return 0;
         default: usage(stderr); free(sets); return TALLY_EXIT_USAGE;
         }
     }
@@ -111,6 +117,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     tally_log_set_level((tally_log_level_t)conf.log_level);
+    tally_info("allocator: %s", tally_alloc_describe(alloc, sizeof(alloc)));
 
     tally_engine_t *eng = NULL;
     r = tally_engine_new(&eng, &conf, err, sizeof(err));

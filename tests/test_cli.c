@@ -3,6 +3,7 @@
  * configuration stopping before any connection with exit 2 and a message naming file, line, key,
  * value and what is allowed. */
 #include <dirent.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -36,6 +37,13 @@ int main(void) {
 
     ASSERT_EQ(th_system("%s --help | grep -q -- '--config FILE'", bin), 0);
     ASSERT_EQ(th_system("%s --version | grep -q '^tally '", bin), 0);
+    /* The allocator the build chose is the one malloc() runs on (not glibc's first in link order). */
+    const char *alloc = getenv("TALLY_ALLOCATOR");
+    ASSERT(alloc);
+    if (strcmp(alloc, "mimalloc") == 0)
+        ASSERT_EQ(th_system("%s --version | grep -E -q ', mimalloc [0-9.]+\\)$'", bin), 0);
+    else
+        ASSERT_EQ(th_system("%s --version | grep -q ', glibc malloc)$'", bin), 0);
     const char *keys[] = {"bootstrap.servers", "application.id", "input.topic", "output.topic", "sink", "state.dir",
                           "workers", "trigger.interval.ms", "processing.guarantee", "output.mode",
                           "starting.offsets", "fail.on.data.loss", "max.word.bytes", "state.rebuild"};
